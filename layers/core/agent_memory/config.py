@@ -1,0 +1,79 @@
+"""One Settings class, read from the environment (and `.env`), validated at cold start.
+
+Every setting is documented in README's configuration table; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # --- where data lives -------------------------------------------------------------------------
+    data_dir: Path = Field(default=Path(".agent-memory"), alias="AGENT_MEMORY_DATA_DIR")
+    redis_url: str | None = None
+    redis_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    redis_key_prefix: str = "am"
+    opensearch_url: str | None = None
+    opensearch_index: str = "agent-memory"
+    opensearch_auth: Literal["none", "basic", "sigv4"] = "none"
+    opensearch_service: Literal["es", "aoss"] = "es"
+    opensearch_username: str | None = None
+    opensearch_password: str | None = None
+    opensearch_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
+
+    # --- models -----------------------------------------------------------------------------------
+    embedding_provider: Literal["local", "openai", "bedrock", "fake"] = "local"
+    embedding_model: str | None = None  # provider default when unset
+    embedding_dimensions: int | None = Field(default=None, gt=0)
+    embedding_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    openai_api_key: str | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    generation_model: str = "gpt-4o-mini"
+    fast_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
+
+    # --- behaviour --------------------------------------------------------------------------------
+    long_term_memory: bool = True
+    enable_working_memory_summarization: bool = True
+    summarization_threshold: float = Field(default=0.7, gt=0, le=1)
+    default_context_window: int = Field(default=16000, gt=0)
+    max_future_timestamp_seconds: int = Field(default=300, ge=0)
+    deduplication_distance_threshold: float = Field(default=0.35, ge=0, le=2)
+    index_all_messages_in_long_term_memory: bool = False
+
+    # --- limits (413/422 beyond them) -------------------------------------------------------------
+    max_request_bytes: int = Field(default=1_048_576, gt=0)
+    max_messages_per_session: int = Field(default=2000, gt=0)
+    max_message_chars: int = Field(default=100_000, gt=0)
+    max_memory_text_chars: int = Field(default=20_000, gt=0)
+    max_memories_per_request: int = Field(default=200, gt=0)
+
+    # --- tenancy ----------------------------------------------------------------------------------
+    auth_mode: Literal["disabled"] = "disabled"
+    default_tenant: str = "default"
+
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.embedding_provider == "openai" and not self.openai_api_key:
+            raise ValueError("EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY")
+        return self
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.openai_api_key)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

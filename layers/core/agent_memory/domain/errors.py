@@ -1,0 +1,55 @@
+"""The exception tree. Adapters translate vendor errors into these; `http/errors.py` maps them to HTTP.
+
+    AgentMemoryError
+    ├── InvalidInputError        400  the request is well-formed but its content is not acceptable
+    ├── NotFoundError            404  no such session / memory / task
+    ├── ConflictError            409  the write lost a race it cannot retry
+    ├── PayloadTooLargeError     413  over a documented size or count limit
+    ├── FeatureDisabledError     400  the feature needs configuration that is absent (e.g. no LLM)
+    └── DependencyUnavailableError  503  Redis, OpenSearch, the embedder or the LLM failed or timed out
+        └── ConfigurationError      503  a dependency is misconfigured (e.g. embedding dimension mismatch)
+"""
+
+from __future__ import annotations
+
+
+class AgentMemoryError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInputError(AgentMemoryError):
+    pass
+
+
+class NotFoundError(AgentMemoryError):
+    pass
+
+
+class ConflictError(AgentMemoryError):
+    pass
+
+
+class PayloadTooLargeError(AgentMemoryError):
+    pass
+
+
+class FeatureDisabledError(AgentMemoryError):
+    pass
+
+
+class DependencyUnavailableError(AgentMemoryError):
+    """A backing service failed, timed out or refused. `dependency` names it (redis, sqlite, embedder...)."""
+
+    def __init__(self, dependency: str, detail: str) -> None:
+        super().__init__(f"{dependency} unavailable: {detail}")
+        self.dependency = dependency
+
+
+class ConfigurationError(DependencyUnavailableError):
+    def __init__(self, detail: str, dependency: str = "configuration") -> None:
+        AgentMemoryError.__init__(self, detail)
+        self.dependency = dependency

@@ -1,0 +1,203 @@
+"""Domain models shared by services, adapters and the HTTP layer.
+
+Wire compatibility with the Agent Memory Server (AMS) REST API v1 drives their shape: unknown fields
+are ignored, numbers are lax (the client sends some ints as strings), datetimes parse from ISO strings
+(with or without `Z`), naive datetimes (taken as UTC) and epoch numbers, and serialize as ISO-8601 with
+a `Z` suffix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
+from ulid import ULID
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A new ULID string: sortable by creation time, the id format the AMS client generates."""
+    return str(ULID())
+
+
+def _to_utc(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            return value  # let pydantic report the error with the field name
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value
+
+
+def format_datetime(value: datetime) -> str:
+    """ISO-8601 in UTC with a `Z` suffix, e.g. `2025-01-01T00:00:00Z`."""
+    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.isoformat().replace("+00:00", "Z")
+
+
+UtcDatetime = Annotated[
+    datetime,
+    BeforeValidator(_to_utc),
+    PlainSerializer(format_datetime, return_type=str, when_used="json"),
+]
+
+
+class DomainModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class MemoryTypeEnum(StrEnum):
+    EPISODIC = "episodic"
+    SEMANTIC = "semantic"
+    MESSAGE = "message"
+
+
+class SearchMode(StrEnum):
+    SEMANTIC = "semantic"
+    KEYWORD = "keyword"
+    HYBRID = "hybrid"
+
+
+ExtractedFlag = Literal["t", "f"]
+
+
+class MemoryStrategyConfig(DomainModel):
+    strategy: Literal["discrete", "summary", "preferences", "custom"] = "discrete"
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class MemoryMessage(DomainModel):
+    role: str
+    content: str
+    id: str = Field(default_factory=new_id)
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    persisted_at: UtcDatetime | None = None
+    discrete_memory_extracted: ExtractedFlag = "f"
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _blank_id_gets_one(cls, value: Any) -> Any:
+        return new_id() if value is None or value == "" else value
+
+
+def _no_commas(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    for value in values:
+        if "," in value:
+            raise ValueError(f"tag values must not contain commas: {value!r}")
+    return values
+
+
+class MemoryRecord(DomainModel):
+    """A long-term memory record (AMS `MemoryRecord`)."""
+
+    id: str = Field(default_factory=new_id)
+    text: str
+    session_id: str | None = None
+    user_id: str | None = None
+    namespace: str | None = None
+    last_accessed: UtcDatetime = Field(default_factory=utcnow)
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
+    pinned: bool = False
+    access_count: int = Field(default=0, ge=0)
+    topics: list[str] | None = None
+    entities: list[str] | None = None
+    memory_hash: str | None = None
+    discrete_memory_extracted: ExtractedFlag = "f"
+    memory_type: MemoryTypeEnum = MemoryTypeEnum.MESSAGE
+    persisted_at: UtcDatetime | None = None
+    extracted_from: list[str] | None = None
+    event_date: UtcDatetime | None = None
+    extraction_strategy: str = "discrete"
+    extraction_strategy_config: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    _check_topics = field_validator("topics", "entities", "extracted_from")(_no_commas)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _blank_id_gets_one(cls, value: Any) -> Any:
+        return new_id() if value is None else value
+
+    def content_hash(self) -> str:
+        """SHA-256 over the fields that make two records the same memory (AMS-compatible recipe)."""
+        payload = {
+            "text": self.text,
+            "user_id": self.user_id or "",
+            "session_id": self.session_id or "",
+            "namespace": self.namespace or "",
+            "memory_type": str(self.memory_type),
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class MemoryRecordResult(MemoryRecord):
+    dist: float
+    score: float | None = None
+    score_type: SearchMode | None = None
+
+
+class WorkingMemory(DomainModel):
+    """One conversation session's working memory (AMS `WorkingMemory`)."""
+
+    session_id: str
+    messages: list[MemoryMessage] = Field(default_factory=list)
+    memories: list[MemoryRecord] = Field(default_factory=list)
+    data: dict[str, Any] | None = Field(default_factory=dict)
+    context: str | None = None
+    user_id: str | None = None
+    namespace: str | None = None
+    tokens: int = 0
+    long_term_memory_strategy: MemoryStrategyConfig = Field(default_factory=MemoryStrategyConfig)
+    ttl_seconds: int | None = None
+    last_accessed: UtcDatetime = Field(default_factory=utcnow)
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
+
+
+class SessionKey(DomainModel):
+    """Where a working-memory session lives: tenant → namespace → user → session.
+
+    `(s1)`, `(ns, s1)`, `(ns, u, s1)` and `(u, s1)` are different sessions, as in AMS; the tenant comes
+    from the authenticated principal, never from the request body.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: str
+    session_id: str
+    namespace: str | None = None
+    user_id: str | None = None
+
+    @field_validator("namespace", "user_id", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+class SessionPage(DomainModel):
+    sessions: list[str]
+    total: int

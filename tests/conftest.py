@@ -1,0 +1,7 @@
+"""Shared fixtures live in tests/fixtures/, one module per real dependency the suites start."""
+
+pytest_plugins = [
+    "tests.fixtures.redis_server",
+    "tests.fixtures.openai_stub",
+    "tests.fixtures.app",
+]

@@ -2,6 +2,7 @@
 
     AgentMemoryError
     ├── InvalidInputError        400  the request is well-formed but its content is not acceptable
+    │   └── UnprocessableError   422  a value is out of its allowed range (where AMS answers 422)
     ├── NotFoundError            404  no such session / memory / task
     ├── ConflictError            409  the write lost a race it cannot retry
     ├── PayloadTooLargeError     413  over a documented size or count limit
@@ -22,6 +23,10 @@ class AgentMemoryError(Exception):
 
 
 class InvalidInputError(AgentMemoryError):
+    pass
+
+
+class UnprocessableError(InvalidInputError):
     pass
 
 

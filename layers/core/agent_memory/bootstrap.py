@@ -1,0 +1,118 @@
+"""The only place that picks concrete adapters from Settings.
+
+Everything is built lazily on first use and cached on the Container, and one Container is cached per
+process (`get_container`), so a Lambda execution environment builds its clients once and a cold start
+imports no SDK it does not use. Tests build their own Container with explicit adapters.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from agent_memory.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from agent_memory.ports import Embedder, LanguageModel, LongTermStore, WorkingMemoryStore
+    from agent_memory.services.working_memory import WorkingMemoryService
+
+_UNSET: Any = object()
+
+
+class Container:
+    """Adapters and services for one process. Pass adapters to override what Settings would pick."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        working_memory_store: WorkingMemoryStore | None = None,
+        long_term_store: LongTermStore | None = None,
+        embedder: Embedder | None = None,
+        language_model: LanguageModel | None = _UNSET,
+    ) -> None:
+        self.settings = settings or get_settings()
+        overrides = {
+            "working_memory_store": working_memory_store,
+            "long_term_store": long_term_store,
+            "embedder": embedder,
+        }
+        for name, value in overrides.items():
+            if value is not None:
+                self.__dict__[name] = value  # pre-fills the cached_property
+        if language_model is not _UNSET:
+            self.__dict__["language_model"] = language_model
+        self._lock = threading.RLock()
+
+    # --- adapters ---------------------------------------------------------------------------------
+    @cached_property
+    def working_memory_store(self) -> WorkingMemoryStore:
+        s = self.settings
+        if s.redis_url:
+            from agent_memory.adapters.redis_working_memory import RedisWorkingMemoryStore
+
+            return RedisWorkingMemoryStore.from_url(
+                s.redis_url, timeout_seconds=s.redis_timeout_seconds, key_prefix=s.redis_key_prefix
+            )
+        from agent_memory.adapters.sqlite_working_memory import SqliteWorkingMemoryStore
+
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        return SqliteWorkingMemoryStore(s.data_dir / "working_memory.sqlite3")
+
+    @cached_property
+    def language_model(self) -> LanguageModel | None:
+        s = self.settings
+        if not s.llm_enabled:
+            return None
+        from agent_memory.adapters.openai_llm import OpenAILanguageModel
+
+        return OpenAILanguageModel(
+            api_key=s.openai_api_key or "",
+            base_url=s.openai_base_url,
+            model=s.generation_model,
+            timeout_seconds=s.llm_timeout_seconds,
+        )
+
+    # --- services ---------------------------------------------------------------------------------
+    @cached_property
+    def working_memory_service(self) -> WorkingMemoryService:
+        from agent_memory.services.working_memory import WorkingMemoryLimits, WorkingMemoryService
+
+        s = self.settings
+        return WorkingMemoryService(
+            self.working_memory_store,
+            llm=self.language_model,
+            summarization_enabled=s.enable_working_memory_summarization,
+            summarization_threshold=s.summarization_threshold,
+            default_window=s.default_context_window,
+            limits=WorkingMemoryLimits(
+                max_messages=s.max_messages_per_session,
+                max_message_chars=s.max_message_chars,
+                max_future_timestamp_seconds=s.max_future_timestamp_seconds,
+            ),
+        )
+
+    def features(self) -> dict[str, bool]:
+        llm = self.settings.llm_enabled
+        return {
+            "long_term_memory": self.settings.long_term_memory,
+            "llm": llm,
+            "summarization": llm and self.settings.enable_working_memory_summarization,
+            "extraction": llm,
+            "query_optimization": llm,
+        }
+
+
+_container: Container | None = None
+_container_lock = threading.Lock()
+
+
+def get_container() -> Container:
+    """The process-wide Container (one per Lambda execution environment)."""
+    global _container
+    if _container is None:
+        with _container_lock:
+            if _container is None:
+                _container = Container()
+    return _container

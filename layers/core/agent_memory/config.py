@@ -48,7 +48,6 @@ class Settings(BaseSettings):
     default_context_window: int = Field(default=16000, gt=0)
     max_future_timestamp_seconds: int = Field(default=300, ge=0)
     deduplication_distance_threshold: float = Field(default=0.35, ge=0, le=2)
-    index_all_messages_in_long_term_memory: bool = False
 
     # --- limits (413/422 beyond them) -------------------------------------------------------------
     max_request_bytes: int = Field(default=1_048_576, gt=0)

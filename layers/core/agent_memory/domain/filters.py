@@ -188,15 +188,12 @@ class SearchFilters(DomainModel):
         return all(getattr(self, name) is None for name in type(self).model_fields)
 
     def matches(self, record: MemoryRecord) -> bool:
-        for name in TAG_FIELDS + ("memory_type",):
+        for name in (*TAG_FIELDS, "memory_type"):
             tag_filter: TagFilter | None = getattr(self, name)
             if tag_filter is None:
                 continue
             raw = getattr(record, name)
-            if name in LIST_FIELDS:
-                values = list(raw or [])
-            else:
-                values = [str(raw)] if raw not in (None, "") else []
+            values = list(raw or []) if name in LIST_FIELDS else [str(raw)] if raw not in (None, "") else []
             if not tag_filter.matches(values):
                 return False
         for name in DATE_FIELDS:

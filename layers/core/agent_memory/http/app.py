@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from agent_memory import __version__
 from agent_memory.bootstrap import Container, get_container
 from agent_memory.http.errors import install_error_handlers
-from agent_memory.http.routers import health, working_memory
+from agent_memory.http.routers import health, long_term, prompt, working_memory
 
 
 def create_app(container: Container | None = None) -> FastAPI:
@@ -23,6 +23,8 @@ def create_app(container: Container | None = None) -> FastAPI:
     _limit_body_size(app)
     app.include_router(health.router)
     app.include_router(working_memory.router)
+    app.include_router(long_term.router)
+    app.include_router(prompt.router)
     return app
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from agent_memory.bootstrap import Container
+from agent_memory.services.long_term import LongTermService
 from agent_memory.services.working_memory import WorkingMemoryService
 
 
@@ -32,3 +33,10 @@ def get_working_memory_service(container: ContainerDep) -> WorkingMemoryService:
 
 
 WorkingMemoryServiceDep = Annotated[WorkingMemoryService, Depends(get_working_memory_service)]
+
+
+def get_long_term_service(container: ContainerDep) -> LongTermService:
+    return container.long_term_service
+
+
+LongTermServiceDep = Annotated[LongTermService, Depends(get_long_term_service)]

@@ -5,7 +5,7 @@ They are mapped to and from the domain models explicitly in the routers; storage
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -13,11 +13,16 @@ from agent_memory.domain.models import (
     DomainModel,
     MemoryMessage,
     MemoryRecord,
+    MemoryRecordResult,
     MemoryStrategyConfig,
+    MemoryTypeEnum,
     UtcDatetime,
     WorkingMemory,
     utcnow,
 )
+from agent_memory.domain.search import SearchRequest
+from agent_memory.services.maintenance import ForgetPolicy
+from agent_memory.services.prompt import PromptSession
 
 
 class HealthCheckResponse(DomainModel):
@@ -70,3 +75,68 @@ class UpdateWorkingMemory(DomainModel):
 class WorkingMemoryResponse(WorkingMemory):
     context_percentage_total_used: float | None = None
     context_percentage_until_summarization: float | None = None
+
+
+class ExtractedMemoryRecord(MemoryRecord):
+    """A record in a create request: `id` is required (422 when missing), text must not be blank.
+
+    Server-side defaults differ from the client's: `memory_type` semantic, `discrete_memory_extracted` t.
+    """
+
+    id: str  # type: ignore[assignment]
+    memory_type: MemoryTypeEnum = MemoryTypeEnum.SEMANTIC
+    discrete_memory_extracted: Literal["t", "f"] = "t"
+
+    @field_validator("id", "text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class CreateMemoryRecordRequest(DomainModel):
+    memories: list[ExtractedMemoryRecord]
+    deduplicate: bool = True
+
+
+class CreateMemoryRecordResponse(AckResponse):
+    """AMS answers only `status`; the extra fields say what deduplication did (the client ignores them)."""
+
+    stored_ids: list[str] = Field(default_factory=list)
+    duplicate_ids: list[str] = Field(default_factory=list)
+    merged_ids: list[str] = Field(default_factory=list)
+
+
+class EditMemoryRecordRequest(DomainModel):
+    text: str | None = None
+    topics: list[str] | None = None
+    entities: list[str] | None = None
+    memory_type: MemoryTypeEnum | None = None
+    namespace: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    event_date: UtcDatetime | None = None
+    pinned: bool | None = None
+
+
+class MemoryRecordResultsResponse(DomainModel):
+    memories: list[MemoryRecordResult]
+    total: int
+    next_offset: int | None = None
+
+
+class ForgetRequest(DomainModel):
+    policy: ForgetPolicy
+    pinned_ids: list[str] | None = None
+
+
+class MemoryPromptRequest(DomainModel):
+    query: str
+    session: PromptSession | None = None
+    long_term_search: SearchRequest | bool | None = None
+
+
+class MemoryPromptResponse(DomainModel):
+    messages: list[dict[str, Any]]
+    long_term_memories: list[MemoryRecordResult] | None = None

@@ -9,11 +9,12 @@ The tenant always comes from the caller's identity, so resolution never crosses 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from agent_memory.domain.errors import (
+    DependencyUnavailableError,
     InvalidInputError,
     NotFoundError,
     PayloadTooLargeError,
@@ -47,10 +48,12 @@ class WorkingMemoryView:
     percentage_total_used: float | None = None
     percentage_until_summarization: float | None = None
     summarization: SummarizationStatus | None = None
+    promotion: str | None = None
 
 
-# Called after a successful PUT with the tenant and the stored memory; issue #3 promotes memories here.
-AfterPut = Callable[[str, WorkingMemory], WorkingMemory | None]
+# Indexes a session's unpersisted `memories` into long-term memory and returns the session with them
+# marked persisted. Runs before the session is stored, so one write records both.
+Promoter = Callable[[str, WorkingMemory], WorkingMemory]
 
 
 class WorkingMemoryService:
@@ -63,7 +66,7 @@ class WorkingMemoryService:
         summarization_threshold: float = 0.7,
         default_window: int = 16000,
         limits: WorkingMemoryLimits | None = None,
-        after_put: AfterPut | None = None,
+        promoter: Promoter | None = None,
     ) -> None:
         self._store = store
         self._llm = llm
@@ -71,7 +74,7 @@ class WorkingMemoryService:
         self._threshold = summarization_threshold
         self._default_window = default_window
         self._limits = limits or WorkingMemoryLimits()
-        self._after_put = after_put
+        self._promoter = promoter
 
     # --- lookups ----------------------------------------------------------------------------------
     def _locate(self, tenant: str, session_id: str, namespace: str | None, user_id: str | None) -> SessionKey:
@@ -114,7 +117,9 @@ class WorkingMemoryService:
     def list_sessions(
         self, tenant: str, *, namespace: str | None, user_id: str | None, limit: int, offset: int
     ) -> SessionPage:
-        return self._store.list_sessions(tenant, namespace=namespace, user_id=user_id, limit=limit, offset=offset)
+        return self._store.list_sessions(
+            tenant, namespace=namespace, user_id=user_id, limit=limit, offset=offset
+        )
 
     # --- writes -----------------------------------------------------------------------------------
     def put(
@@ -136,17 +141,23 @@ class WorkingMemoryService:
             llm=self._llm,
             enabled=self._summarization_enabled,
         )
-        memory = result.memory
+        memory, promotion = self._promote(tenant, result.memory)
         key = SessionKey(
             tenant=tenant, session_id=memory.session_id, namespace=memory.namespace, user_id=memory.user_id
         )
         self._store.put(key, memory)
-        if self._after_put is not None:
-            memory = self._after_put(tenant, memory) or memory
         view = self._view(memory, window)
-        return WorkingMemoryView(
-            view.memory, view.percentage_total_used, view.percentage_until_summarization, result.status
-        )
+        return replace(view, summarization=result.status, promotion=promotion)
+
+    def _promote(self, tenant: str, memory: WorkingMemory) -> tuple[WorkingMemory, str | None]:
+        """Promote memories; when long-term storage is down, store the session anyway with them unpersisted
+        (the next PUT retries) and say so, rather than failing the whole PUT or dropping them."""
+        if self._promoter is None or all(m.persisted_at is not None for m in memory.memories):
+            return memory, None
+        try:
+            return self._promoter(tenant, memory), "promoted"
+        except DependencyUnavailableError as exc:
+            return memory, f"deferred; reason={exc.dependency}-unavailable"
 
     def append_messages(
         self,

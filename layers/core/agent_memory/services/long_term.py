@@ -1,0 +1,369 @@
+"""Long-term memory use cases: create (with dedup), get, patch, delete, search, promotion from a session.
+
+Unlike AMS, creation is synchronous: records are embedded and indexed before the request answers, so
+the next request reads them (only LLM work — semantic merge — may be skipped, never deferred silently).
+Every step that can fail runs before the first write: when the embedder is down, nothing is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from agent_memory.domain.errors import (
+    DependencyUnavailableError,
+    FeatureDisabledError,
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
+from agent_memory.domain.filters import SearchFilters, SearchQuery, TagFilter
+from agent_memory.domain.models import MemoryRecord, MemoryRecordResult, WorkingMemory, utcnow
+from agent_memory.domain.search import SearchRequest, rerank_by_recency
+from agent_memory.ports import ChatMessage
+
+if TYPE_CHECKING:
+    from agent_memory.ports import Embedder, LanguageModel, LongTermStore
+
+logger = logging.getLogger(__name__)
+
+# last_accessed is refreshed by a search at most this often per record (AMS: 15 minutes).
+TOUCH_INTERVAL = timedelta(minutes=15)
+EDITABLE_FIELDS = (
+    "text", "topics", "entities", "memory_type", "namespace", "user_id", "session_id", "event_date", "pinned",
+)
+
+MERGE_PROMPT = """You merge duplicate memories about the same thing into one memory.
+Keep every distinct fact, prefer the newest when they conflict, and write one or two sentences.
+Answer as JSON: {{"text": "<merged memory>"}}.
+
+Memories (oldest first):
+{memories}"""
+
+OPTIMIZE_PROMPT = """Rewrite this question as a short search query for a memory store of facts about a
+user and their conversations. Keep names, dates and key nouns; drop filler words. Answer with the
+query only.
+
+Question: {query}"""
+
+
+@dataclass(frozen=True)
+class LongTermLimits:
+    max_text_chars: int = 20_000
+    max_memories_per_request: int = 200
+
+
+@dataclass
+class CreateOutcome:
+    stored: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    memories: list[MemoryRecordResult]
+    total: int
+    next_offset: int | None
+
+
+class LongTermService:
+    def __init__(
+        self,
+        store: LongTermStore,
+        embedder: Embedder,
+        *,
+        llm: LanguageModel | None = None,
+        dedup_distance: float = 0.35,
+        limits: LongTermLimits | None = None,
+        enabled: bool = True,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._llm = llm
+        self._dedup_distance = dedup_distance
+        self._limits = limits or LongTermLimits()
+        self._enabled = enabled
+        self._clock = clock
+        self._ready = False
+
+    # --- plumbing ---------------------------------------------------------------------------------
+    @property
+    def store(self) -> LongTermStore:
+        return self._ready_store()
+
+    def _ready_store(self) -> LongTermStore:
+        if not self._enabled:
+            raise FeatureDisabledError("Long-term memory is disabled")
+        if not self._ready:
+            self._store.ensure_ready(self._embedder.dimensions)
+            self._ready = True
+        return self._store
+
+    def _check_sizes(self, records: Sequence[MemoryRecord]) -> None:
+        limits = self._limits
+        if len(records) > limits.max_memories_per_request:
+            raise PayloadTooLargeError(
+                f"{len(records)} memories in one request; the limit is {limits.max_memories_per_request} "
+                "(MAX_MEMORIES_PER_REQUEST)"
+            )
+        for record in records:
+            if not record.text.strip():
+                raise InvalidInputError(f"memory {record.id} has empty text")
+            if len(record.text) > limits.max_text_chars:
+                raise PayloadTooLargeError(
+                    f"memory {record.id} has {len(record.text)} characters; the limit is "
+                    f"{limits.max_text_chars} (MAX_MEMORY_TEXT_CHARS)"
+                )
+
+    # --- create -----------------------------------------------------------------------------------
+    def create(self, tenant: str, records: Sequence[MemoryRecord], *, deduplicate: bool = True) -> CreateOutcome:
+        """Embed and index `records`; with `deduplicate`, drop exact duplicates and merge near ones."""
+        self._check_sizes(records)
+        store = self._ready_store()
+        now = self._clock()
+        prepared = [
+            r.model_copy(update={"persisted_at": now, "memory_hash": r.content_hash(), "updated_at": now})
+            for r in records
+        ]
+        outcome = CreateOutcome()
+        if deduplicate:
+            prepared = self._drop_hash_duplicates(tenant, prepared, outcome, now)
+        if not prepared:
+            return outcome
+        vectors = self._embedder.embed_documents([r.text for r in prepared])  # before any write
+        store.upsert(tenant, prepared, vectors)
+        outcome.stored.extend(r.id for r in prepared)
+        if deduplicate and self._llm is not None:
+            for record, vector in zip(prepared, vectors, strict=True):
+                if record.extraction_strategy != "summary":
+                    self._merge_near_duplicates(tenant, record, vector, self._dedup_distance, outcome)
+        return outcome
+
+    def _drop_hash_duplicates(
+        self, tenant: str, records: list[MemoryRecord], outcome: CreateOutcome, now: datetime
+    ) -> list[MemoryRecord]:
+        kept: list[MemoryRecord] = []
+        seen: set[str] = set()
+        for record in records:
+            digest = record.memory_hash or record.content_hash()
+            if record.extraction_strategy == "summary":
+                kept.append(record)
+                continue
+            existing = [r for r in self._store.find_by_hash(tenant, digest) if r.id != record.id]
+            if existing or digest in seen:
+                outcome.duplicates.append(record.id)
+                if existing:
+                    self._store.touch(tenant, [existing[0].id], now)
+                continue
+            seen.add(digest)
+            kept.append(record)
+        return kept
+
+    def merge_near_duplicates(self, tenant: str, records: Sequence[MemoryRecord], threshold: float) -> int:
+        """Compaction's semantic step: merge each record with its neighbours. Returns merges made."""
+        if self._llm is None:
+            return 0
+        outcome = CreateOutcome()
+        gone: set[str] = set()
+        for record in records:
+            if record.id in gone or record.extraction_strategy == "summary":
+                continue
+            vector = self._embedder.embed_documents([record.text])[0]
+            gone.update(self._merge_near_duplicates(tenant, record, vector, threshold, outcome))
+        return len(outcome.merged)
+
+    def _merge_near_duplicates(
+        self, tenant: str, record: MemoryRecord, vector: Sequence[float], threshold: float, outcome: CreateOutcome
+    ) -> list[str]:
+        """Merge `record` with its close neighbours in the same namespace and user, through the LLM.
+
+        Only direct neighbours of the new record take part, so merges cannot chain into a
+        "mega-memory" (AMS #200). The merged record is indexed before the sources are deleted.
+        """
+        query = SearchQuery(
+            tenant=tenant,
+            mode="semantic",
+            vector=list(vector),
+            distance_threshold=threshold,
+            filters=_scope_filters(record.namespace, record.user_id),
+            limit=11,
+        )
+        neighbours, _ = self._store.search(query)
+        # The filters cannot say "no namespace", so an unscoped record's neighbours are checked here.
+        group = [
+            n
+            for n in neighbours
+            if n.id != record.id and n.namespace == record.namespace and n.user_id == record.user_id
+        ][:10]
+        if not group or self._llm is None:
+            return []
+        sources: list[MemoryRecord] = sorted([record, *group], key=lambda r: r.created_at)
+        try:
+            from agent_memory.services.structured_output import complete_json
+
+            text = complete_json(
+                self._llm,
+                [ChatMessage(role="user", content=MERGE_PROMPT.format(
+                    memories="\n".join(f"- {s.text}" for s in sources)))],
+                _merged_text,
+            )
+        except DependencyUnavailableError as exc:
+            logger.warning("semantic merge skipped: %s", exc.detail)
+            return []
+        merged = _merge_records(sources, text, self._clock())
+        self._store.upsert(tenant, [merged], self._embedder.embed_documents([merged.text]))
+        source_ids = [s.id for s in sources]
+        self._store.delete(tenant, source_ids)
+        outcome.merged.append(merged.id)
+        return source_ids
+
+    # --- read / edit / delete ---------------------------------------------------------------------
+    def get(self, tenant: str, memory_id: str) -> MemoryRecord:
+        found = self._ready_store().get(tenant, [memory_id])
+        if not found:
+            raise NotFoundError(f"Memory with ID {memory_id} not found")
+        return found[0]
+
+    def patch(self, tenant: str, memory_id: str, updates: dict[str, Any]) -> MemoryRecord:
+        changes = {k: v for k, v in updates.items() if k in EDITABLE_FIELDS and v is not None}
+        if not changes:
+            raise InvalidInputError("No fields provided for update")
+        current = self.get(tenant, memory_id)
+        try:
+            updated = MemoryRecord.model_validate({**current.model_dump(), **changes, "updated_at": self._clock()})
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from exc
+        self._check_sizes([updated])
+        updated = updated.model_copy(update={"memory_hash": updated.content_hash()})
+        vector = self._embedder.embed_documents([updated.text])
+        self._store.upsert(tenant, [updated], vector)
+        return updated
+
+    def delete(self, tenant: str, memory_ids: Sequence[str]) -> int:
+        if not memory_ids:
+            return 0
+        return self._ready_store().delete(tenant, list(memory_ids))
+
+    # --- search -----------------------------------------------------------------------------------
+    def search(self, tenant: str, request: SearchRequest, *, optimize_query: bool = False) -> SearchResults:
+        store = self._ready_store()
+        mode = request.store_mode
+        if request.distance_threshold is not None and mode == "keyword":
+            raise InvalidInputError("distance_threshold is not supported for keyword search mode")
+        text = (request.text or "").strip()
+        if optimize_query and mode in ("semantic", "hybrid"):
+            text = self.optimize_query(text)
+        query = SearchQuery(
+            tenant=tenant,
+            mode=mode,
+            filters=request.filters(),
+            text=text if mode in ("keyword", "hybrid") else None,
+            vector=self._embedder.embed_query(text) if mode in ("semantic", "hybrid") else None,
+            alpha=request.hybrid_alpha,
+            distance_threshold=request.distance_threshold if mode != "list" else None,
+            limit=request.limit,
+            offset=request.offset,
+        )
+        page, total = store.search(query)
+        now = self._clock()
+        weights = request.recency()
+        if weights is not None and mode != "list":
+            page = rerank_by_recency(page, weights, now)
+        self._touch_stale(tenant, page, now)
+        end = request.offset + len(page)
+        return SearchResults(page, total, end if end < total else None)
+
+    def optimize_query(self, text: str) -> str:
+        """Rewrite a question into a search query with the LLM; the original text on any failure."""
+        if self._llm is None or not text:
+            return text
+        try:
+            rewritten = self._llm.complete([ChatMessage(role="user", content=OPTIMIZE_PROMPT.format(query=text))])
+        except DependencyUnavailableError:
+            return text
+        candidate = rewritten.text.strip().strip('"')
+        return candidate if len(candidate) >= 2 else text
+
+    def _touch_stale(self, tenant: str, page: Sequence[MemoryRecordResult], now: datetime) -> None:
+        stale = [r.id for r in page if now - r.last_accessed > TOUCH_INTERVAL]
+        if stale:
+            self._store.touch(tenant, stale, now)
+
+    # --- promotion from working memory -------------------------------------------------------------
+    def promote(self, tenant: str, memory: WorkingMemory) -> WorkingMemory:
+        """Index the session's unpersisted `memories` (AMS §5.5 step 2) and mark them persisted.
+
+        Runs inside the PUT, before the session is stored, so one write records both; the records
+        keep the session's scope and take its extraction strategy.
+        """
+        pending = [m for m in memory.memories if m.persisted_at is None]
+        if not pending or not self._enabled:
+            return memory
+        strategy = memory.long_term_memory_strategy
+        scoped = [
+            m.model_copy(
+                update={
+                    "session_id": m.session_id or memory.session_id,
+                    "namespace": m.namespace or memory.namespace,
+                    "user_id": m.user_id or memory.user_id,
+                    "extraction_strategy": strategy.strategy,
+                    "extraction_strategy_config": strategy.config,
+                }
+            )
+            for m in pending
+        ]
+        self.create(tenant, scoped, deduplicate=True)
+        now = self._clock()
+        promoted = {m.id for m in pending}
+        memories = [
+            m.model_copy(update={"persisted_at": now}) if m.id in promoted else m for m in memory.memories
+        ]
+        return memory.model_copy(update={"memories": memories})
+
+
+def _scope_filters(namespace: str | None, user_id: str | None) -> SearchFilters:
+    return SearchFilters(
+        namespace=TagFilter(eq=namespace) if namespace else None,
+        user_id=TagFilter(eq=user_id) if user_id else None,
+    )
+
+
+def _merged_text(answer: dict[str, Any]) -> str:
+    text = answer.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("the answer has no 'text'")
+    return text.strip()
+
+
+def _merge_records(sources: Sequence[MemoryRecord], text: str, now: datetime) -> MemoryRecord:
+    def union(name: str) -> list[str] | None:
+        values: list[str] = []
+        for source in sources:
+            values.extend(v for v in getattr(source, name) or [] if v not in values)
+        return values or None
+
+    def first(name: str) -> Any:
+        return next((getattr(s, name) for s in sources if getattr(s, name)), None)
+
+    merged = MemoryRecord(
+        text=text,
+        namespace=first("namespace"),
+        user_id=first("user_id"),
+        session_id=first("session_id"),
+        memory_type=sources[0].memory_type,
+        topics=union("topics"),
+        entities=union("entities"),
+        created_at=min(s.created_at for s in sources),
+        last_accessed=max(s.last_accessed for s in sources),
+        updated_at=now,
+        persisted_at=now,
+        discrete_memory_extracted="t",
+        extraction_strategy=sources[0].extraction_strategy,
+        event_date=first("event_date"),
+    )
+    return merged.model_copy(update={"memory_hash": merged.content_hash()})

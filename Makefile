@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# SAM CLI and cfn-lint live in their own venv: their pins must not constrain the service's.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 
 .PHONY: run test lint bench bench-quick build validate clean
 
@@ -12,12 +15,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[local,aws,dev]'
 	touch $(STAMP)
 
+$(TOOLS_STAMP):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q --upgrade pip
+	$(TOOLS)/bin/pip install -q aws-sam-cli cfn-lint
+	touch $(TOOLS_STAMP)
+
 run: $(STAMP)  ## the service on embedded defaults (SQLite + local embedder) at http://127.0.0.1:8000
 	$(BIN)/agent-memory serve --host 127.0.0.1 --port 8000
 
-test: $(STAMP)  ## unit, contract and integration suites (starts redis-server on a free loopback port)
+test: $(STAMP) $(TOOLS_STAMP)  ## lint, then unit, contract and integration suites (starts its own redis-server)
 	$(BIN)/ruff check layers functions tests bench
-	$(BIN)/python -m pytest -q
+	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check layers functions tests bench
@@ -26,11 +35,11 @@ lint: $(STAMP)
 bench: $(STAMP)  ## benchmarks; results are printed and written to bench/results/
 	$(BIN)/python -m bench all
 
-build: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" sam build
+build: $(STAMP) $(TOOLS_STAMP)  ## sam build (needs python3.11 on PATH, as the Lambda runtime)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(TOOLS)/bin/sam build
 
-validate: $(STAMP)
-	sam validate --lint && cfn-lint template.yaml
+validate: $(TOOLS_STAMP)
+	$(TOOLS)/bin/sam validate --lint && $(TOOLS)/bin/cfn-lint template.yaml
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .aws-sam
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache .aws-sam

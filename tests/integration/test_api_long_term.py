@@ -116,7 +116,9 @@ def test_compact_removes_exact_duplicates(api: TestClient) -> None:
 
 def test_working_memory_memories_are_promoted_on_put(api: TestClient) -> None:
     body = {"namespace": "ns", "user_id": "u", "memories": [{"id": "wm1", "text": "User is vegetarian"}]}
-    stored = api.put("/v1/working-memory/s1", json=body).json()
+    response = api.put("/v1/working-memory/s1", json=body)
+    assert response.headers["x-agent-memory-promotion"] == "promoted"
+    stored = response.json()
     assert stored["memories"][0]["persisted_at"] is not None
     record = api.get("/v1/long-term-memory/wm1").json()
     assert (record["session_id"], record["namespace"], record["user_id"]) == ("s1", "ns", "u")
@@ -229,6 +231,7 @@ def test_embedder_down_is_503_and_nothing_is_half_written(tmp_path: Path) -> Non
         # a working-memory PUT still succeeds; its memories wait, unpersisted, for the next PUT
         put = client.put("/v1/working-memory/s1", json={"memories": [{"id": "wm", "text": "User is tall"}]})
         assert put.status_code == 200 and put.json()["memories"][0]["persisted_at"] is None
+        assert put.headers["x-agent-memory-promotion"] == "deferred; reason=embedder-unavailable"
         embedder.broken = False
         again = client.put("/v1/working-memory/s1", json=client.get("/v1/working-memory/s1").json())
         assert again.json()["memories"][0]["persisted_at"] is not None

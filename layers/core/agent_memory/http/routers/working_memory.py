@@ -24,6 +24,7 @@ ModelName = Annotated[str | None, Query(description="Model whose context window 
 WindowMax = Annotated[int | None, Query(ge=1, description="Context window in tokens; overrides model_name")]
 
 SUMMARIZATION_HEADER = "X-Agent-Memory-Summarization"
+PROMOTION_HEADER = "X-Agent-Memory-Promotion"
 
 
 def _response(view: WorkingMemoryView) -> WorkingMemoryResponse:
@@ -83,13 +84,16 @@ def put_working_memory(
 ) -> WorkingMemoryResponse:
     """Replace the session. Summarizes first when the messages outgrow the window (and an LLM is set).
 
-    The `X-Agent-Memory-Summarization` header says whether a summary was made, and if not, why.
+    The `X-Agent-Memory-Summarization` header says whether a summary was made, and if not, why;
+    `X-Agent-Memory-Promotion` whether the session's new memories reached long-term memory.
     """
     view = service.put(
         tenant, body.to_domain(session_id), model_name=model_name, context_window_max=context_window_max
     )
     if view.summarization is not None and view.summarization is not SummarizationStatus.NOT_NEEDED:
         response.headers[SUMMARIZATION_HEADER] = view.summarization.value
+    if view.promotion is not None:
+        response.headers[PROMOTION_HEADER] = view.promotion
     return _response(view)
 
 

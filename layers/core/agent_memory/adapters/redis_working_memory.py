@@ -1,0 +1,343 @@
+"""Working memory in plain Redis 7 / ElastiCache / Valkey: no modules, only core commands and Lua.
+
+Storage (key names in `agent_memory.domain.keys`): per session a HASH (`meta`: the document without
+its messages, plus `ttl` and `updated_at` as their own fields so a script can read and set them without
+parsing JSON), a LIST of messages and a ZSET of recent append ids, all under the tenant's hash tag. Every write
+is one Lua script, so the value, its TTL and the index entries change together or not at all: Redis
+runs a script atomically, and the scripts check key types before their first write because Redis does
+not roll back a script that fails half-way. The `#!lua` shebang (Redis >= 7) makes Redis refuse a
+script under OOM before it starts instead of at its first write.
+
+Index: per tenant, sorted sets of session members (all / namespace / user / namespace+user / session
+id) scored by expiry in epoch ms (`+inf` when persistent), taken from the server clock (TIME) and
+applied to the keys with PEXPIREAT, so an index entry and its session expire at the same millisecond.
+Reads first drop entries scored in the past, which keeps `total` true without a sweeper. Lists are
+ordered by expiry (soonest first, persistent last), ties by member; offsets shift when a listed
+session is written, as with any offset paging.
+
+Cluster mode: a session's keys and its tenant's indexes share the tenant's hash tag (one slot), so
+every script stays within one slot and the index is exact in cluster mode too. `from_url` builds a
+standalone client; a cluster-mode endpoint needs a `redis.cluster.RedisCluster` passed to the
+constructor (not yet wired in Settings).
+
+Retries: `from_url` allows one retry after a connection error or timeout. A timed-out append may have
+run on the server, so each append carries an operation id that the script records for a few minutes;
+a repeated id returns the document without appending twice.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from agent_memory.domain import keys
+from agent_memory.domain.errors import ConflictError, DependencyUnavailableError, InvalidInputError
+from agent_memory.domain.models import (
+    MemoryMessage,
+    SessionKey,
+    SessionPage,
+    WorkingMemory,
+    format_datetime,
+    utcnow,
+)
+
+# How long an append's operation id is remembered; longer than any client retry can take.
+_APPEND_OPERATION_MS = 300_000
+# Fields kept outside the JSON document because scripts read or set them.
+_META_FIELDS = {"messages", "ttl_seconds", "updated_at"}
+
+# Every session script gets KEYS = meta (hash), msgs (list), ops (zset), index (zset)...
+_LUA_SESSION = """#!lua
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- Fail before the first write: Redis keeps the writes a script made before an error.
+local function check_types()
+  local want = {'hash', 'list'}
+  for i = 1, #KEYS do
+    local t = redis.call('TYPE', KEYS[i])['ok']
+    if t ~= 'none' and t ~= (want[i] or 'zset') then
+      return error('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. t .. ', expected ' .. (want[i] or 'zset'))
+    end
+  end
+end
+local function rpush_from(first)
+  for i = first, #ARGV, 1000 do
+    redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  end
+end
+-- Restart the TTL of the session keys and move the session to its new expiry in every index.
+local function expire_and_index(now, ttl, member)
+  local score = '+inf'
+  for i = 1, 3 do
+    if ttl == '' then
+      redis.call('PERSIST', KEYS[i])
+    else
+      redis.call('PEXPIREAT', KEYS[i], now + tonumber(ttl) * 1000)
+    end
+  end
+  if ttl ~= '' then score = tostring(now + tonumber(ttl) * 1000) end
+  for i = 4, #KEYS do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. now)
+    redis.call('ZADD', KEYS[i], score, member)
+  end
+end
+"""
+
+# ARGV: member, doc, ttl ('' = persistent), updated_at, message...
+_PUT = (
+    _LUA_SESSION
+    + """
+check_types()
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ttl', ARGV[3], 'updated_at', ARGV[4])
+rpush_from(5)
+expire_and_index(now_ms(), ARGV[3], ARGV[1])
+return 1
+"""
+)
+
+# ARGV: member, doc and ttl for a new session, updated_at, max_messages ('' = no limit), operation id,
+# operation memory in ms, message...  Returns {HGETALL meta, LRANGE msgs}.
+_APPEND = (
+    _LUA_SESSION
+    + """
+check_types()
+local now = now_ms()
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[7]))
+if not redis.call('ZSCORE', KEYS[3], ARGV[6]) then
+  local ttl = ARGV[3]
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    ttl = redis.call('HGET', KEYS[1], 'ttl') or ''
+  else
+    redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ttl', ttl)
+  end
+  redis.call('HSET', KEYS[1], 'updated_at', ARGV[4])
+  rpush_from(8)
+  if ARGV[5] ~= '' then
+    local keep = tonumber(ARGV[5])
+    if keep == 0 then redis.call('DEL', KEYS[2]) else redis.call('LTRIM', KEYS[2], -keep, -1) end
+  end
+  redis.call('ZADD', KEYS[3], now, ARGV[6])
+  expire_and_index(now, ttl, ARGV[1])
+end
+return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}
+"""
+)
+
+# ARGV: member. Returns how many of meta/msgs existed.
+_DELETE = (
+    _LUA_SESSION
+    + """
+check_types()
+local removed = redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[3])
+for i = 4, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+return removed
+"""
+)
+
+# KEYS: one index. ARGV: offset, limit ('' = all). Returns {live total, members of the page}.
+_PAGE = """#!lua
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+local total = redis.call('ZCARD', KEYS[1])
+local stop = -1
+if ARGV[2] ~= '' then
+  if tonumber(ARGV[2]) == 0 then return {total, {}} end
+  stop = tonumber(ARGV[1]) + tonumber(ARGV[2]) - 1
+end
+return {total, redis.call('ZRANGE', KEYS[1], ARGV[1], stop)}
+"""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisWorkingMemoryStore:
+    """`WorkingMemoryStore` on a standalone Redis 7 / ElastiCache / Valkey server.
+
+    Example::
+
+        store = RedisWorkingMemoryStore.from_url("rediss://user:pass@host:6379/0", timeout_seconds=0.5)
+        store.put(SessionKey(tenant="t1", session_id="s1"), WorkingMemory(session_id="s1"))
+    """
+
+    def __init__(self, client: redis.Redis, *, key_prefix: str = keys.DEFAULT_PREFIX) -> None:
+        self._client = client
+        self._prefix = keys.check_prefix(key_prefix)
+        self._put = client.register_script(_PUT)
+        self._append = client.register_script(_APPEND)
+        self._delete = client.register_script(_DELETE)
+        self._page = client.register_script(_PAGE)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, timeout_seconds: float = 1.0, key_prefix: str = keys.DEFAULT_PREFIX
+    ) -> RedisWorkingMemoryStore:
+        """Build a client from `redis://` or `rediss://` (TLS) URL; credentials come from the URL.
+
+        Each attempt is bounded by `timeout_seconds` to connect and to read; one retry after a short
+        backoff covers a connection that went stale while a Lambda sandbox was frozen, and the
+        periodic health check finds such connections before a command is sent on them.
+        """
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+            health_check_interval=30,
+            decode_responses=True,
+        )
+        return cls(client, key_prefix=key_prefix)
+
+    # -- port -------------------------------------------------------------------------------------
+
+    def get(self, key: SessionKey) -> WorkingMemory | None:
+        with self._errors("get"):
+            pipe = self._client.pipeline(transaction=True)
+            pipe.hgetall(keys.session_meta_key(self._prefix, key))
+            pipe.lrange(keys.session_messages_key(self._prefix, key), 0, -1)
+            meta, messages = pipe.execute()
+        return self._decode(meta, messages)
+
+    def put(self, key: SessionKey, memory: WorkingMemory) -> None:
+        """Replace the document and its TTL. The key decides session_id, namespace and user_id."""
+        memory = memory.model_copy(
+            update={"session_id": key.session_id, "namespace": key.namespace, "user_id": key.user_id}
+        )
+        args = [
+            keys.session_member(key),
+            memory.model_dump_json(exclude=_META_FIELDS),
+            _ttl_arg(memory.ttl_seconds),
+            format_datetime(memory.updated_at),
+            *(message.model_dump_json() for message in memory.messages),
+        ]
+        with self._errors("put"):
+            self._put(keys=self._session_keys(key), args=args)
+
+    def append_messages(
+        self,
+        key: SessionKey,
+        messages: Sequence[MemoryMessage],
+        *,
+        max_messages: int | None = None,
+        ttl_seconds: int | None = None,
+    ) -> WorkingMemory:
+        if max_messages is not None and max_messages < 0:
+            raise InvalidInputError(f"max_messages must be >= 0, got {max_messages}")
+        new = WorkingMemory(
+            session_id=key.session_id, namespace=key.namespace, user_id=key.user_id, ttl_seconds=ttl_seconds
+        )
+        args = [
+            keys.session_member(key),
+            new.model_dump_json(exclude=_META_FIELDS),
+            _ttl_arg(ttl_seconds),
+            format_datetime(utcnow()),
+            "" if max_messages is None else str(max_messages),
+            uuid.uuid4().hex,
+            str(_APPEND_OPERATION_MS),
+            *(message.model_dump_json() for message in messages),
+        ]
+        with self._errors("append_messages"):
+            meta, stored = self._append(keys=self._session_keys(key), args=args)
+        # HGETALL inside a script comes back as a flat [field, value, ...] list.
+        memory = self._decode(dict(zip(meta[::2], meta[1::2], strict=True)), stored)
+        if memory is None:
+            raise ConflictError(f"session {key.session_id} was deleted while appending")
+        return memory
+
+    def delete(self, key: SessionKey) -> bool:
+        with self._errors("delete"):
+            removed = self._delete(keys=self._session_keys(key), args=[keys.session_member(key)])
+        return int(removed) > 0
+
+    def list_sessions(
+        self,
+        tenant: str,
+        *,
+        namespace: str | None = None,
+        user_id: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> SessionPage:
+        if limit < 0 or offset < 0:
+            raise InvalidInputError(f"limit and offset must be >= 0, got limit={limit} offset={offset}")
+        index = keys.list_index_key(self._prefix, tenant, namespace, user_id)
+        with self._errors("list_sessions"):
+            total, members = self._page(keys=[index], args=[offset, limit])
+        sessions = [keys.parse_session_member(_text(m)).session_id for m in members]
+        return SessionPage(sessions=sessions, total=int(total))
+
+    def resolve(
+        self, tenant: str, session_id: str, *, namespace: str | None = None, user_id: str | None = None
+    ) -> SessionKey | None:
+        index = keys.session_id_index_key(self._prefix, tenant, session_id)
+        with self._errors("resolve"):
+            _, members = self._page(keys=[index], args=[0, ""])
+        matches = [keys.parse_session_member(_text(m)) for m in members]
+        if namespace:
+            matches = [m for m in matches if m.namespace == namespace]
+        if user_id:
+            matches = [m for m in matches if m.user_id == user_id]
+        return matches[0] if len(matches) == 1 else None
+
+    def ping(self) -> None:
+        with self._errors("ping"):
+            self._client.ping()
+
+    def close(self) -> None:
+        """Release the client's connections."""
+        self._client.close()
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _session_keys(self, key: SessionKey) -> list[str]:
+        return [
+            keys.session_meta_key(self._prefix, key),
+            keys.session_messages_key(self._prefix, key),
+            keys.session_operations_key(self._prefix, key),
+            *keys.index_keys(self._prefix, key),
+        ]
+
+    @staticmethod
+    def _decode(meta: Mapping[Any, Any], messages: Sequence[Any]) -> WorkingMemory | None:
+        if not meta:
+            return None
+        fields = {_text(k): _text(v) for k, v in meta.items()}
+        document = json.loads(fields["doc"])
+        document["ttl_seconds"] = int(fields["ttl"]) if fields.get("ttl") else None
+        if fields.get("updated_at"):
+            document["updated_at"] = fields["updated_at"]
+        document["messages"] = [json.loads(_text(m)) for m in messages]
+        return WorkingMemory.model_validate(document)
+
+    @contextmanager
+    def _errors(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except (RedisError, OSError) as exc:
+            detail = f"{operation} failed: {type(exc).__name__}: {exc}"
+            raise DependencyUnavailableError("redis", detail[:300]) from exc
+
+
+def _ttl_arg(ttl_seconds: int | None) -> str:
+    if ttl_seconds is None:
+        return ""
+    if ttl_seconds <= 0:
+        raise InvalidInputError(f"ttl_seconds must be positive or null, got {ttl_seconds}")
+    return str(ttl_seconds)
+
+
+__all__ = ["RedisWorkingMemoryStore"]

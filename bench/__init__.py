@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench <name>` (or `all`). Results print as Markdown and land in bench/results/."""

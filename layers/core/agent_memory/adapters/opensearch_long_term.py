@@ -1,0 +1,550 @@
+"""OpenSearch k-NN long-term store, for Amazon OpenSearch Service domains and Serverless (AOSS) collections.
+
+One index holds every tenant; every query carries a `tenant` term, so no query reaches another tenant.
+
+Mapping (`index_body`): `vector` is a knn_vector, HNSW, `cosinesimil`, engine `faiss` by default. Faiss is
+the engine OpenSearch defaults to, the one AOSS vector collections are built around, and supports
+efficient filtering (filters applied during the k-NN search, so a restrictive filter never loses results
+to unfiltered neighbours); nmslib is deprecated. Faiss accepts `cosinesimil` from OpenSearch 2.19; pass
+`engine="lucene"` for older domains (Lucene has had cosine and efficient filtering since 2.4).
+
+Score → distance: for `cosinesimil` the k-NN score is `(2 - d) / 2` with `d = 1 - cos` (docs: "Spaces",
+https://docs.opensearch.org/latest/mappings/supported-field-types/knn-spaces/). Since 2.19 all engines
+share that formula (opensearch-project/documentation-website#9077, k-NN#2375); Lucene always used it.
+So `dist = 2 - 2 * score`, the AMS cosine distance. `distance_threshold` becomes a radial search with
+`min_score = (2 - threshold) / 2`.
+
+Text is analysed like SQLite's FTS5 `porter unicode61 remove_diacritics` tokenizer (standard tokenizer,
+lowercase, asciifolding, porter_stem), so keyword results agree across the two stores.
+
+Amazon OpenSearch Serverless, vector search collections (`serverless=True`):
+  * custom document ids are rejected in index/create requests ("Document ID is not supported in
+    create/index operation request"; AWS "Supported operations" lists `PUT <index>/_doc/<id>`,
+    `_create/<id>` and `_update/<id>` as "for search collection types only"). So documents get
+    generated ids; our id lives in the `memory_id` keyword field, and an upsert first looks up the
+    existing documents by `memory_id` and deletes them by their generated `_id` in the same bulk request
+    that indexes the new version. `touch` re-indexes the whole document the same way (no `_update`).
+  * the refresh API and the `refresh` parameter are not available (404 on `_refresh`), so writes are
+    sent without it. Consequence: a write becomes visible to search (and to the id lookup above) only
+    after the collection's own refresh, typically seconds later. A re-upsert of an id written moments
+    before can therefore leave two versions; reads keep the most recently written one (`written_at`)
+    and the next upsert or delete of that id removes both. Totals may count such a duplicate briefly.
+Domains (`serverless=False`) use `_id = "{tenant}:{id}"`, so an upsert replaces in place, and
+`refresh="wait_for"` on every write, so the next get/search sees it (read-your-writes).
+
+Dates are `date` fields in epoch milliseconds: date filters compare at millisecond resolution (the record
+JSON keeps microseconds).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from agent_memory.adapters._fusion import (
+    fuse_hybrid,
+    hybrid_pool_size,
+    keyword_scores,
+    parse_keyword_query,
+    similarity,
+)
+from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError, InvalidInputError
+from agent_memory.domain.filters import DATE_FIELDS, TAG_FIELDS, SearchFilters, SearchQuery
+from agent_memory.domain.models import MemoryRecord, MemoryRecordResult, SearchMode
+
+KEYWORD_FIELDS = (
+    "tenant",
+    "memory_id",
+    "namespace",
+    "user_id",
+    "session_id",
+    "topics",
+    "entities",
+    "memory_type",
+    "extraction_strategy",
+    "memory_hash",
+    "discrete_memory_extracted",
+)
+DOC_DATE_FIELDS = ("created_at", "last_accessed", "updated_at", "event_date", "persisted_at")
+SOURCE_FIELDS = ["memory_id", "written_at", "record"]
+MAX_RESULTS = 10_000  # OpenSearch's default index.max_result_window and the k-NN `k` ceiling
+
+
+def _millis(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+def index_body(dimensions: int, engine: str = "faiss") -> dict[str, Any]:
+    """Settings and mappings of the index (checked against OpenSearch docs "k-NN vector", "Methods and
+    engines", "Spaces"; AOSS accepts custom analyzers in index settings)."""
+    properties: dict[str, Any] = {name: {"type": "keyword"} for name in KEYWORD_FIELDS}
+    properties.update({name: {"type": "date", "format": "epoch_millis"} for name in DOC_DATE_FIELDS})
+    properties["text"] = {"type": "text", "analyzer": "memory_text"}
+    properties["written_at"] = {"type": "long"}
+    properties["record"] = {"type": "object", "enabled": False}
+    properties["vector"] = {
+        "type": "knn_vector",
+        "dimension": dimensions,
+        "method": {"name": "hnsw", "space_type": "cosinesimil", "engine": engine},
+    }
+    return {
+        "settings": {
+            "index": {"knn": True},
+            "analysis": {
+                "analyzer": {
+                    "memory_text": {
+                        "type": "custom",
+                        "tokenizer": "standard",
+                        "filter": ["lowercase", "asciifolding", "porter_stem"],
+                    }
+                }
+            },
+        },
+        "mappings": {"dynamic": False, "properties": properties},
+    }
+
+
+def filter_query(tenant: str, filters: SearchFilters) -> dict[str, Any]:
+    """A bool query equivalent to `filters.matches` for one tenant (tenant term always first)."""
+    must: list[dict[str, Any]] = [{"term": {"tenant": tenant}}]
+    must_not: list[dict[str, Any]] = []
+    for name in (*TAG_FIELDS, "memory_type"):
+        tag = getattr(filters, name)
+        if tag is None:
+            continue
+        if tag.startswith is not None:
+            must.append({"prefix": {name: tag.startswith}})
+        # `all` arrives as one single-value group per value, i.e. one term per value (AND).
+        for group in tag.required_any():
+            must.append({"terms": {name: group}})
+        if excluded := tag.excluded():
+            must_not.append({"terms": {name: excluded}})
+    for name in DATE_FIELDS:
+        date_filter = getattr(filters, name)
+        if date_filter is None:
+            continue
+        must.append({"exists": {"field": name}})  # a record without the date never matches
+        if date_filter.eq is not None:
+            must.append({"term": {name: _millis(date_filter.eq)}})
+        if date_filter.ne is not None:
+            must_not.append({"term": {name: _millis(date_filter.ne)}})
+        lower, lower_inc, upper, upper_inc = date_filter.bounds()
+        bounds: dict[str, int | None] = {}
+        if lower is not None:
+            bounds["gte" if lower_inc else "gt"] = _millis(lower)
+        if upper is not None:
+            bounds["lte" if upper_inc else "lt"] = _millis(upper)
+        if bounds:
+            must.append({"range": {name: bounds}})
+    query: dict[str, Any] = {"filter": must}
+    if must_not:
+        query["must_not"] = must_not
+    return {"bool": query}
+
+
+def knn_body(query: SearchQuery, size: int) -> dict[str, Any]:
+    """Efficient-filtering k-NN query ("Efficient k-NN filtering"); radial (`min_score`) with a threshold
+    ("Radial search"). `size` hits come back, best first."""
+    assert query.vector is not None
+    knn: dict[str, Any] = {"vector": list(query.vector)}
+    if query.distance_threshold is None:
+        knn["k"] = size
+    else:
+        knn["min_score"] = min(1.0, max(0.0, (2.0 - query.distance_threshold) / 2.0))
+    knn["filter"] = filter_query(query.tenant, query.filters)
+    return {
+        "size": size,
+        "track_total_hits": True,
+        "_source": SOURCE_FIELDS,
+        "query": {"knn": {"vector": knn}},
+    }
+
+
+def keyword_body(query: SearchQuery, *, start: int, size: int) -> dict[str, Any] | None:
+    """BM25 match query ("Match", "Match phrase" docs): quoted phrases required, other words OR'ed.
+    None when the text has no usable token."""
+    parsed = parse_keyword_query(query.text)
+    if parsed.is_empty:
+        return None
+    words = {"match": {"text": {"query": " ".join(parsed.words), "operator": "or"}}}
+    bool_query = filter_query(query.tenant, query.filters)["bool"]
+    if parsed.phrases:
+        bool_query["must"] = [{"match_phrase": {"text": " ".join(phrase)}} for phrase in parsed.phrases]
+        if parsed.words:
+            bool_query["should"] = [words]  # only adds to the score
+    else:
+        bool_query["must"] = [words]
+    return {
+        "from": start,
+        "size": size,
+        "track_total_hits": True,
+        "_source": SOURCE_FIELDS,
+        "query": {"bool": bool_query},
+    }
+
+
+def list_body(query: SearchQuery) -> dict[str, Any]:
+    return {
+        "from": query.offset,
+        "size": query.limit,
+        "track_total_hits": True,
+        "_source": SOURCE_FIELDS,
+        "query": filter_query(query.tenant, query.filters),
+        "sort": [{"created_at": {"order": "desc"}}, {"memory_id": {"order": "desc"}}],
+    }
+
+
+def distance_from_score(score: float) -> float:
+    """Cosine distance from a `cosinesimil` k-NN score: score = (2 - d) / 2, so d = 2 - 2 * score."""
+    return min(2.0, max(0.0, 2.0 - 2.0 * score))
+
+
+def _ids_query(tenant: str, ids: Sequence[str]) -> dict[str, Any]:
+    return {"bool": {"filter": [{"term": {"tenant": tenant}}, {"terms": {"memory_id": list(ids)}}]}}
+
+
+def _newest_per_id(hits: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    newest: dict[str, dict[str, Any]] = {}
+    for hit in hits:
+        source = hit["_source"]
+        current = newest.get(source["memory_id"])
+        if current is None or source.get("written_at", 0) > current["_source"].get("written_at", 0):
+            newest[source["memory_id"]] = hit
+    return newest
+
+
+class OpenSearchLongTermStore:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        index_name: str,
+        serverless: bool,
+        dimensions: int | None = None,
+        engine: Literal["faiss", "lucene"] = "faiss",
+    ) -> None:
+        self._client = client
+        self._index = index_name
+        self._serverless = serverless
+        self._dims = dimensions
+        self._engine = engine
+
+    @classmethod
+    def from_settings_values(
+        cls,
+        url: str,
+        index: str,
+        auth: Literal["none", "basic", "sigv4"],
+        service: Literal["es", "aoss"],
+        region: str | None,
+        username: str | None,
+        password: str | None,
+        timeout_seconds: float,
+    ) -> OpenSearchLongTermStore:
+        """Build the client once per execution environment (the caller caches the store)."""
+        from opensearchpy import OpenSearch, Urllib3AWSV4SignerAuth, Urllib3HttpConnection
+
+        parsed = urlparse(url)
+        use_ssl = parsed.scheme == "https"
+        http_auth: Any = None
+        if auth == "basic":
+            if not username or not password:
+                raise ConfigurationError("OPENSEARCH_AUTH=basic needs a username and a password", "opensearch")
+            http_auth = (username, password)
+        elif auth == "sigv4":
+            import boto3
+
+            session = boto3.Session()
+            credentials = session.get_credentials()
+            region = region or session.region_name
+            if credentials is None or not region:
+                raise ConfigurationError("OPENSEARCH_AUTH=sigv4 needs AWS credentials and a region", "opensearch")
+            http_auth = Urllib3AWSV4SignerAuth(credentials, region, service)
+        client = OpenSearch(
+            hosts=[{"host": parsed.hostname, "port": parsed.port or (443 if use_ssl else 9200)}],
+            url_prefix=parsed.path.rstrip("/"),
+            http_auth=http_auth,
+            use_ssl=use_ssl,
+            verify_certs=use_ssl,
+            connection_class=Urllib3HttpConnection,
+            timeout=timeout_seconds,
+            # One retry on 502/503/504 only: a timed-out request is not repeated, so the worst case
+            # stays within two timeouts of the caller's budget.
+            max_retries=1,
+            retry_on_timeout=False,
+            pool_maxsize=10,
+        )
+        return cls(client, index_name=index, serverless=service == "aoss")
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _calling(self, action: str) -> Iterator[None]:
+        from opensearchpy.exceptions import AuthenticationException, AuthorizationException, TransportError
+
+        try:
+            yield
+        except (AuthenticationException, AuthorizationException) as exc:
+            raise ConfigurationError(
+                f"opensearch refused {action} ({exc.status_code}); check OPENSEARCH_AUTH and the "
+                "domain access policy or AOSS data access policy",
+                "opensearch",
+            ) from exc
+        except TransportError as exc:  # includes ConnectionError / ConnectionTimeout ("N/A")
+            raise DependencyUnavailableError("opensearch", f"{action} failed: {exc}") from exc
+
+    def _search(self, body: dict[str, Any]) -> dict[str, Any]:
+        from opensearchpy.exceptions import NotFoundError
+
+        with self._calling("search"):
+            try:
+                return self._client.search(index=self._index, body=body)
+            except NotFoundError:  # no index yet: nothing is stored
+                return {"hits": {"total": {"value": 0}, "max_score": None, "hits": []}}
+
+    def _count(self, query: dict[str, Any]) -> int:
+        with self._calling("count"):
+            return int(self._client.count(index=self._index, body={"query": query})["count"])
+
+    def _bulk(self, lines: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        if not lines:
+            return []
+        kwargs: dict[str, Any] = {} if self._serverless else {"refresh": "wait_for"}
+        with self._calling("bulk write"):
+            response = self._client.bulk(body=lines, index=self._index, **kwargs)
+        items = [next(iter(item.items())) for item in response.get("items", [])]
+        for action, result in items:
+            status = int(result.get("status", 200))
+            if status >= 300 and not (action == "delete" and status == 404):
+                raise DependencyUnavailableError("opensearch", f"bulk {action} failed: {result.get('error')}")
+        return items
+
+    def _hits_by_ids(self, tenant: str, ids: Sequence[str], *, with_vector: bool = False) -> list[dict[str, Any]]:
+        hits: list[dict[str, Any]] = []
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            body = {
+                "size": min(MAX_RESULTS, 4 * len(chunk)),  # room for not-yet-cleaned duplicates (AOSS)
+                "_source": True if with_vector else SOURCE_FIELDS,
+                "query": _ids_query(tenant, chunk),
+            }
+            hits += self._search(body)["hits"]["hits"]
+        return hits
+
+    def _document(self, tenant: str, record: MemoryRecord, vector: Sequence[float]) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "tenant": tenant,
+            "memory_id": record.id,
+            "text": record.text,
+            "namespace": record.namespace or None,
+            "user_id": record.user_id or None,
+            "session_id": record.session_id or None,
+            "topics": list(record.topics or []),
+            "entities": list(record.entities or []),
+            "memory_type": str(record.memory_type),
+            "extraction_strategy": record.extraction_strategy or None,
+            "memory_hash": record.memory_hash,
+            "discrete_memory_extracted": record.discrete_memory_extracted,
+            "written_at": time.time_ns(),
+            "vector": [float(v) for v in vector],
+            "record": record.model_dump(mode="json"),
+        }
+        for name in DOC_DATE_FIELDS:
+            doc[name] = _millis(getattr(record, name))
+        return doc
+
+    def _write(self, tenant: str, docs: Sequence[dict[str, Any]], stale: Sequence[str]) -> None:
+        """Index `docs`; on AOSS also delete the `stale` generated ids they replace, in one bulk request."""
+        lines: list[dict[str, Any]] = [{"delete": {"_index": self._index, "_id": _id}} for _id in stale]
+        for doc in docs:
+            if self._serverless:
+                lines.append({"index": {"_index": self._index}})
+            else:
+                lines.append({"index": {"_index": self._index, "_id": f"{tenant}:{doc['memory_id']}"}})
+            lines.append(doc)
+        self._bulk(lines)
+
+    def _results(
+        self,
+        hits: Sequence[dict[str, Any]],
+        scores: Callable[[dict[str, Any]], tuple[float, float | None]],
+        mode: SearchMode | None,
+    ) -> list[MemoryRecordResult]:
+        seen: set[str] = set()
+        results: list[MemoryRecordResult] = []
+        for hit in hits:
+            source = hit["_source"]
+            if source["memory_id"] in seen:  # an AOSS duplicate still waiting for cleanup
+                continue
+            seen.add(source["memory_id"])
+            dist, score = scores(hit)
+            results.append(
+                MemoryRecordResult.model_validate(
+                    {**source["record"], "dist": dist, "score": score, "score_type": mode}
+                )
+            )
+        return results
+
+    # -- LongTermStore --------------------------------------------------------------------------
+
+    def ensure_ready(self, dimensions: int) -> None:
+        from opensearchpy.exceptions import RequestError
+
+        with self._calling("index setup"):
+            if not self._client.indices.exists(index=self._index):
+                try:
+                    self._client.indices.create(index=self._index, body=index_body(dimensions, self._engine))
+                except RequestError as exc:  # another cold start created it first
+                    if "resource_already_exists_exception" not in str(exc):
+                        raise
+            mapping = self._client.indices.get_mapping(index=self._index)
+        properties = next(iter(mapping.values()))["mappings"].get("properties", {})
+        stored = properties.get("vector", {}).get("dimension")
+        if stored is not None and int(stored) != dimensions:
+            raise ConfigurationError(
+                f"OpenSearch index '{self._index}' was built with {stored}-dim vectors but the embedder "
+                f"produces {dimensions}; use the embedding model the index was built with, or set "
+                "OPENSEARCH_INDEX to a new index (existing memories must be re-embedded)",
+                "opensearch",
+            )
+        self._dims = dimensions
+
+    def upsert(self, tenant: str, records: Sequence[MemoryRecord], vectors: Sequence[Sequence[float]]) -> None:
+        if len(records) != len(vectors):
+            raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
+        latest = {record.id: (record, vector) for record, vector in zip(records, vectors, strict=True)}
+        for _, vector in latest.values():
+            self._check_dims(len(vector), "vector to store")
+        stale: list[str] = []
+        if self._serverless and latest:
+            stale = [hit["_id"] for hit in self._hits_by_ids(tenant, list(latest))]
+        self._write(tenant, [self._document(tenant, r, v) for r, v in latest.values()], stale)
+
+    def get(self, tenant: str, ids: Sequence[str]) -> list[MemoryRecord]:
+        newest = _newest_per_id(self._hits_by_ids(tenant, ids))
+        return [MemoryRecord.model_validate(newest[i]["_source"]["record"]) for i in dict.fromkeys(ids) if i in newest]
+
+    def delete(self, tenant: str, ids: Sequence[str]) -> int:
+        hits = self._hits_by_ids(tenant, ids)
+        owner = {hit["_id"]: hit["_source"]["memory_id"] for hit in hits}
+        items = self._bulk([{"delete": {"_index": self._index, "_id": _id}} for _id in owner])
+        deleted = {owner[result["_id"]] for _, result in items if result.get("result") == "deleted"}
+        return len(deleted)
+
+    def find_by_hash(self, tenant: str, memory_hash: str) -> list[MemoryRecord]:
+        body = {
+            "size": MAX_RESULTS,
+            "_source": SOURCE_FIELDS,
+            "query": {"bool": {"filter": [{"term": {"tenant": tenant}}, {"term": {"memory_hash": memory_hash}}]}},
+            "sort": [{"created_at": {"order": "asc"}}, {"memory_id": {"order": "asc"}}],
+        }
+        newest = _newest_per_id(self._search(body)["hits"]["hits"])
+        return [MemoryRecord.model_validate(hit["_source"]["record"]) for hit in newest.values()]
+
+    def touch(self, tenant: str, ids: Sequence[str], when: datetime) -> None:
+        # AOSS vector collections have no partial update, so the whole document is written again.
+        hits = self._hits_by_ids(tenant, ids, with_vector=True)
+        docs = []
+        for hit in _newest_per_id(hits).values():
+            record = MemoryRecord.model_validate(hit["_source"]["record"])
+            record = record.model_copy(update={"last_accessed": when, "access_count": record.access_count + 1})
+            docs.append(self._document(tenant, record, hit["_source"]["vector"]))
+        stale = [hit["_id"] for hit in hits] if self._serverless else []
+        self._write(tenant, docs, stale)
+
+    def search(self, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
+        if query.mode in ("semantic", "hybrid"):
+            if query.vector is None:
+                raise InvalidInputError(f"{query.mode} search needs a query vector")
+            self._check_dims(len(query.vector), "query vector")
+        if query.mode == "list":
+            response = self._search(list_body(query))
+            page = self._results(response["hits"]["hits"], lambda hit: (0.0, None), None)
+            return page, int(response["hits"]["total"]["value"])
+        if query.mode == "keyword":
+            return self._keyword(query)
+        if query.mode == "semantic":
+            return self._semantic(query)
+        return self._hybrid(query)
+
+    # -- search modes -----------------------------------------------------------------------------
+
+    def _check_dims(self, dims: int, what: str) -> None:
+        if self._dims is not None and dims != self._dims:
+            raise ConfigurationError(
+                f"OpenSearch index '{self._index}' holds {self._dims}-dim vectors but the {what} has {dims}",
+                "opensearch",
+            )
+
+    def _vector_hits(self, query: SearchQuery, size: int) -> tuple[list[dict[str, Any]], int]:
+        """Nearest hits (best first) and the true number of vector matches."""
+        response = self._search(knn_body(query, min(size, MAX_RESULTS)))
+        hits = response["hits"]["hits"]
+        if query.distance_threshold is not None:
+            return hits, int(response["hits"]["total"]["value"])
+        # Without a threshold every filtered record is a match; a k-NN total stops at k.
+        return hits, self._count(filter_query(query.tenant, query.filters))
+
+    def _semantic(self, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
+        hits, total = self._vector_hits(query, query.offset + query.limit)
+
+        def scores(hit: dict[str, Any]) -> tuple[float, float]:
+            dist = distance_from_score(float(hit["_score"]))
+            return dist, similarity(dist)
+
+        return self._results(hits, scores, SearchMode.SEMANTIC)[query.offset :], total
+
+    def _keyword(self, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
+        body = keyword_body(query, start=query.offset, size=query.limit)
+        if body is None:
+            return [], 0
+        response = self._search(body)
+        # max_score is the best score over all matches, not just this page.
+        top = float(response["hits"].get("max_score") or 0.0)
+
+        def scores(hit: dict[str, Any]) -> tuple[float, float]:
+            score = min(1.0, float(hit["_score"]) / top) if top > 0 else 1.0
+            return 1.0 - score, score
+
+        page = self._results(response["hits"]["hits"], scores, SearchMode.KEYWORD)
+        return page, int(response["hits"]["total"]["value"])
+
+    def _hybrid(self, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
+        pool = hybrid_pool_size(query.limit, query.offset)
+        vector_hits, vector_total = self._vector_hits(query, pool)
+        body = keyword_body(query, start=0, size=min(pool, MAX_RESULTS))
+        keyword_response = self._search(body) if body is not None else None
+        keyword_hits = keyword_response["hits"]["hits"] if keyword_response else []
+        keyword_total = int(keyword_response["hits"]["total"]["value"]) if keyword_response else 0
+
+        sources: dict[str, dict[str, Any]] = {}
+        vector_pool: dict[str, float] = {}
+        for hit in vector_hits:
+            key = hit["_source"]["memory_id"]
+            sources.setdefault(key, hit["_source"])
+            vector_pool.setdefault(key, distance_from_score(float(hit["_score"])))
+        raw: dict[str, float] = {}
+        for hit in keyword_hits:
+            key = hit["_source"]["memory_id"]
+            sources.setdefault(key, hit["_source"])
+            raw.setdefault(key, float(hit["_score"]))
+        keyword_pool = keyword_scores(raw, keyword_response["hits"].get("max_score") if keyword_response else None)
+        fused = fuse_hybrid(vector_pool, keyword_pool, query.alpha)
+
+        if query.distance_threshold is None:
+            total = vector_total  # every filtered record is a vector match, keyword matches included
+        else:
+            # Exact when both sides came back whole; otherwise overlap is known only within the pools.
+            total = vector_total + keyword_total - len(vector_pool.keys() & raw.keys())
+        page = [
+            MemoryRecordResult.model_validate(
+                {**sources[key]["record"], "dist": 1.0 - score, "score": score, "score_type": SearchMode.HYBRID}
+            )
+            for key, score in fused[query.offset : query.offset + query.limit]
+        ]
+        return page, total

@@ -1,0 +1,590 @@
+"""SQLite long-term store: the embedded default, one file and no server.
+
+Layout:
+    meta(key, value)                 the vector dimension the file was built with
+    records(rid, tenant, id, ...)    one row per record: indexed filter columns (dates as epoch seconds),
+                                     the record as JSON, the L2-normalised vector as a float32 BLOB
+    record_tags(field, value, rid)   topics and entities, one row per value, for SQL filtering
+    records_fts(text)                FTS5 external-content index over records.text, kept in step by triggers
+    tenant_versions(tenant, version) bumped by every write that changes a tenant's vectors
+
+Search: filters compile to SQL with the semantics of `SearchFilters.matches` and always run first, so a
+restrictive filter never loses results to unfiltered neighbours. Vector search is exact: cosine over the
+filtered rows with numpy, from a per-tenant matrix kept in memory and rebuilt when the tenant's version
+changes (a version row rather than a process-local flag, so writes from another process are seen too).
+Keyword search is FTS5 `bm25()` with the `porter unicode61 remove_diacritics 2` tokenizer: stemming lets
+"hiking" find "hike", which matters more for conversational memories than exact-form precision; the
+OpenSearch adapter uses the matching analyzer. User words are always quoted, so no FTS5 syntax from user
+text reaches the parser. BM25 statistics are shared by all tenants of the file; only scores see them.
+
+Concurrency: one connection guarded by a lock (FastAPI runs handlers in a thread pool, and SQLite
+serialises writers anyway); WAL and a busy timeout let a second process (the CLI) share the file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent_memory.adapters._fusion import (
+    fuse_hybrid,
+    hybrid_pool_size,
+    keyword_scores,
+    parse_keyword_query,
+    similarity,
+)
+from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError, InvalidInputError
+from agent_memory.domain.filters import DATE_FIELDS, LIST_FIELDS, TAG_FIELDS, SearchFilters, SearchQuery, TagFilter
+from agent_memory.domain.models import MemoryRecord, MemoryRecordResult, SearchMode
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    rid INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    namespace TEXT, user_id TEXT, session_id TEXT,
+    memory_type TEXT NOT NULL, extraction_strategy TEXT, memory_hash TEXT,
+    created_at REAL NOT NULL, last_accessed REAL NOT NULL, event_date REAL,
+    text TEXT NOT NULL,
+    record TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    UNIQUE (tenant, id)
+);
+CREATE INDEX IF NOT EXISTS records_created ON records (tenant, created_at);
+CREATE INDEX IF NOT EXISTS records_hash ON records (tenant, memory_hash);
+CREATE INDEX IF NOT EXISTS records_namespace ON records (tenant, namespace);
+CREATE INDEX IF NOT EXISTS records_user ON records (tenant, user_id);
+CREATE INDEX IF NOT EXISTS records_session ON records (tenant, session_id);
+CREATE TABLE IF NOT EXISTS record_tags (
+    field TEXT NOT NULL, value TEXT NOT NULL, rid INTEGER NOT NULL,
+    PRIMARY KEY (field, value, rid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS record_tags_rid ON record_tags (rid);
+CREATE TABLE IF NOT EXISTS tenant_versions (tenant TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5(
+    text, content='records', content_rowid='rid', tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS records_fts_insert AFTER INSERT ON records BEGIN
+    INSERT INTO records_fts (rowid, text) VALUES (new.rid, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS records_fts_delete AFTER DELETE ON records BEGIN
+    INSERT INTO records_fts (records_fts, rowid, text) VALUES ('delete', old.rid, old.text);
+END;
+"""
+
+_SCALAR_TAG_COLUMNS = frozenset({"session_id", "namespace", "user_id", "extraction_strategy", "memory_type"})
+_CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-parameter limit
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _blank_is_null(value: Any) -> str | None:
+    # `matches()` treats None and "" alike (no value); storing both as NULL keeps SQL in step with it.
+    return None if value in (None, "") else str(value)
+
+
+def _quote(tokens: Sequence[str]) -> str:
+    # Tokens are \w+ runs, so they never contain a double quote; quoting makes FTS5 read them as
+    # literal words or phrases, never as operators (OR, NEAR, *, -, column filters).
+    return '"' + " ".join(tokens) + '"'
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+def _tag_sql(name: str, tag: TagFilter) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if name in _SCALAR_TAG_COLUMNS:
+        column = f"r.{name}"
+        if tag.startswith is not None:
+            clauses.append(f"substr({column}, 1, ?) = ?")
+            params += [len(tag.startswith), tag.startswith]
+        for group in tag.required_any():
+            clauses.append(f"{column} IN ({_marks(len(group))})")
+            params += group
+        if excluded := tag.excluded():
+            clauses.append(f"({column} IS NULL OR {column} NOT IN ({_marks(len(excluded))}))")
+            params += excluded
+        return clauses, params
+    held = "r.rid IN (SELECT t.rid FROM record_tags t WHERE t.field = ? AND {})"
+    if tag.startswith is not None:
+        clauses.append(held.format("substr(t.value, 1, ?) = ?"))
+        params += [name, len(tag.startswith), tag.startswith]
+    for group in tag.required_any():
+        clauses.append(held.format(f"t.value IN ({_marks(len(group))})"))
+        params += [name, *group]
+    if excluded := tag.excluded():
+        clauses.append("NOT " + held.format(f"t.value IN ({_marks(len(excluded))})"))
+        params += [name, *excluded]
+    return clauses, params
+
+
+def filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
+    """A WHERE fragment over `records r` equivalent to `filters.matches` ("1" when nothing is set)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for name in (*TAG_FIELDS, "memory_type"):
+        tag: TagFilter | None = getattr(filters, name)
+        if tag is not None:
+            more, values = _tag_sql(name, tag)
+            clauses += more
+            params += values
+    for name in DATE_FIELDS:
+        date_filter = getattr(filters, name)
+        if date_filter is None:
+            continue
+        column = f"r.{name}"
+        clauses.append(f"{column} IS NOT NULL")
+        if date_filter.eq is not None:
+            clauses.append(f"{column} = ?")
+            params.append(date_filter.eq.timestamp())
+        if date_filter.ne is not None:
+            clauses.append(f"{column} != ?")
+            params.append(date_filter.ne.timestamp())
+        lower, lower_inc, upper, upper_inc = date_filter.bounds()
+        if lower is not None:
+            clauses.append(f"{column} {'>=' if lower_inc else '>'} ?")
+            params.append(lower.timestamp())
+        if upper is not None:
+            clauses.append(f"{column} {'<=' if upper_inc else '<'} ?")
+            params.append(upper.timestamp())
+    return (" AND ".join(clauses) or "1"), params
+
+
+def _nearest(rids: np.ndarray, dists: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the `count` smallest distances, ordered by (distance, rid) so ties are stable."""
+    everything = count >= len(dists)
+    positions = np.arange(len(dists)) if everything else np.argpartition(dists, count - 1)[:count]
+    return positions[np.lexsort((rids[positions], dists[positions]))]
+
+
+class _TenantMatrix:
+    """One tenant's vectors in memory: rows in ascending rid order, appended in place, deleted by tombstone.
+
+    Copying a 100k x 384 matrix on every write costs ~0.2 s, so appends go into spare capacity (grown by
+    doubling) and deletes only clear an `alive` flag; the buffer is compacted when a quarter is dead.
+    """
+
+    def __init__(self, version: int, rids: np.ndarray, vectors: np.ndarray) -> None:
+        self.version = version
+        self.size = len(rids)
+        self.dead = 0
+        self._rids = rids
+        self._vectors = vectors
+        self._alive = np.ones(len(rids), dtype=bool)
+
+    @property
+    def rids(self) -> np.ndarray:
+        return self._rids[: self.size]
+
+    @property
+    def vectors(self) -> np.ndarray:
+        return self._vectors[: self.size]
+
+    @property
+    def alive(self) -> np.ndarray:
+        return self._alive[: self.size]
+
+    def remove(self, rids: Sequence[int]) -> None:
+        wanted = np.asarray(rids, dtype=np.int64)
+        positions = np.searchsorted(self.rids, wanted)
+        inside = positions < self.size
+        positions, wanted = positions[inside], wanted[inside]
+        hit = positions[self.rids[positions] == wanted]
+        self.dead += int(self.alive[hit].sum())
+        self._alive[hit] = False
+        if self.dead * 4 > self.size:
+            keep = self.alive
+            self._rids, self._vectors = self.rids[keep].copy(), self.vectors[keep].copy()
+            self.size, self.dead = len(self._rids), 0
+            self._alive = np.ones(self.size, dtype=bool)
+
+    def append(self, rids: Sequence[int], vectors: np.ndarray) -> bool:
+        """Add rows with rids above every cached one; False (nothing changed) if they are not."""
+        new = np.asarray(rids, dtype=np.int64)
+        if not len(new):
+            return True
+        if not bool(np.all(new[1:] > new[:-1])) or (self.size and new[0] <= self._rids[self.size - 1]):
+            return False
+        end = self.size + len(new)
+        if end > len(self._rids):
+            capacity = max(end, 2 * len(self._rids), 1024)
+            self._rids = np.resize(self._rids, capacity)
+            grown = np.empty((capacity, vectors.shape[1]), dtype=np.float32)
+            grown[: self.size] = self.vectors
+            self._vectors = grown
+            self._alive = np.resize(self._alive, capacity)
+        self._rids[self.size : end] = new
+        self._vectors[self.size : end] = vectors
+        self._alive[self.size : end] = True
+        self.size = end
+        return True
+
+
+class SqliteLongTermStore:
+    """LongTermStore on one SQLite file (or ":memory:").
+
+    >>> store = SqliteLongTermStore(":memory:")
+    >>> store.ensure_ready(64)
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = str(path)
+        self._lock = threading.RLock()
+        self._dims: int | None = None
+        self._matrices: dict[str, _TenantMatrix] = {}
+        with self._guard():
+            if self._path != ":memory:":
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA busy_timeout = 5000")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.executescript(_SCHEMA)
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'dimensions'").fetchone()
+            self._dims = int(row[0]) if row else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise DependencyUnavailableError("sqlite", f"{type(exc).__name__}: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
+        """One transaction under the lock; reads get a consistent snapshot, writes take the lock early."""
+        with self._lock, self._guard():
+            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if write:
+                    self._matrices.clear()  # a patched cache must not outlive a rolled-back write
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    def _check_dims(self, dims: int, *, what: str) -> None:
+        if self._dims is not None and dims != self._dims:
+            raise ConfigurationError(
+                f"the long-term index at {self._path} was built with {self._dims}-dim vectors but the "
+                f"{what} {dims}; use the embedding model the index was built with, or start a new "
+                "database file (existing memories must be re-embedded)",
+                dependency="sqlite",
+            )
+
+    def _normalised(self, vectors: Sequence[Sequence[float]]) -> np.ndarray:
+        matrix = np.asarray(vectors, dtype=np.float32)
+        if matrix.ndim != 2:
+            raise InvalidInputError("vectors must all have the same length")
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        return matrix / np.where(norms == 0, 1.0, norms)
+
+    # -- LongTermStore --------------------------------------------------------------------------
+
+    def ensure_ready(self, dimensions: int) -> None:
+        with self._transaction(write=True) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'dimensions'").fetchone()
+            self._dims = int(row[0]) if row else None
+            self._check_dims(dimensions, what="embedder produces")
+            if row is None:
+                conn.execute("INSERT INTO meta (key, value) VALUES ('dimensions', ?)", (str(dimensions),))
+                self._dims = dimensions
+
+    def upsert(self, tenant: str, records: Sequence[MemoryRecord], vectors: Sequence[Sequence[float]]) -> None:
+        if len(records) != len(vectors):
+            raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
+        if not records:
+            return
+        # A batch may name one id twice; the last occurrence wins, as it would across two calls.
+        last = {record.id: i for i, record in enumerate(records)}
+        keep = sorted(last.values())
+        records = [records[i] for i in keep]
+        matrix = self._normalised([vectors[i] for i in keep])
+        self._check_dims(matrix.shape[1], what="vector to store has")
+        with self._transaction(write=True) as conn:
+            if self._dims is None:
+                conn.execute("INSERT INTO meta (key, value) VALUES ('dimensions', ?)", (str(matrix.shape[1]),))
+                self._dims = matrix.shape[1]
+            removed = self._delete_rows(conn, tenant, [record.id for record in records])
+            added: list[int] = []
+            for record, vector in zip(records, matrix, strict=True):
+                cursor = conn.execute(
+                    "INSERT INTO records (tenant, id, namespace, user_id, session_id, memory_type,"
+                    " extraction_strategy, memory_hash, created_at, last_accessed, event_date, text, record,"
+                    " vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        tenant,
+                        record.id,
+                        _blank_is_null(record.namespace),
+                        _blank_is_null(record.user_id),
+                        _blank_is_null(record.session_id),
+                        str(record.memory_type),
+                        _blank_is_null(record.extraction_strategy),
+                        record.memory_hash,
+                        _epoch(record.created_at),
+                        _epoch(record.last_accessed),
+                        _epoch(record.event_date),
+                        record.text,
+                        record.model_dump_json(),
+                        vector.tobytes(),
+                    ),
+                )
+                tags = {(field, value) for field in LIST_FIELDS for value in getattr(record, field) or []}
+                conn.executemany(
+                    "INSERT INTO record_tags (field, value, rid) VALUES (?, ?, ?)",
+                    [(field, value, cursor.lastrowid) for field, value in tags],
+                )
+                added.append(int(cursor.lastrowid or 0))
+            self._bump_version(conn, tenant, removed, added, matrix)
+
+    def get(self, tenant: str, ids: Sequence[str]) -> list[MemoryRecord]:
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, MemoryRecord] = {}
+        with self._transaction(write=False) as conn:
+            for chunk in _chunks(wanted):
+                rows = conn.execute(
+                    f"SELECT id, record FROM records WHERE tenant = ? AND id IN ({_marks(len(chunk))})",
+                    (tenant, *chunk),
+                )
+                for record_id, payload in rows:
+                    found[record_id] = MemoryRecord.model_validate_json(payload)
+        return [found[i] for i in wanted if i in found]
+
+    def delete(self, tenant: str, ids: Sequence[str]) -> int:
+        with self._transaction(write=True) as conn:
+            removed = self._delete_rows(conn, tenant, list(dict.fromkeys(ids)))
+            if removed:
+                self._bump_version(conn, tenant, removed, [], None)
+        return len(removed)
+
+    def find_by_hash(self, tenant: str, memory_hash: str) -> list[MemoryRecord]:
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT record FROM records WHERE tenant = ? AND memory_hash = ? ORDER BY created_at, id",
+                (tenant, memory_hash),
+            ).fetchall()
+        return [MemoryRecord.model_validate_json(payload) for (payload,) in rows]
+
+    def touch(self, tenant: str, ids: Sequence[str], when: datetime) -> None:
+        # Vectors are unchanged, so the tenant version (and the cached matrix) stays valid.
+        with self._transaction(write=True) as conn:
+            for chunk in _chunks(list(dict.fromkeys(ids))):
+                rows = conn.execute(
+                    f"SELECT rid, record FROM records WHERE tenant = ? AND id IN ({_marks(len(chunk))})",
+                    (tenant, *chunk),
+                ).fetchall()
+                for rid, payload in rows:
+                    record = MemoryRecord.model_validate_json(payload)
+                    record = record.model_copy(update={"last_accessed": when, "access_count": record.access_count + 1})
+                    conn.execute(
+                        "UPDATE records SET last_accessed = ?, record = ? WHERE rid = ?",
+                        (_epoch(record.last_accessed), record.model_dump_json(), rid),
+                    )
+
+    def search(self, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
+        if query.mode in ("semantic", "hybrid") and query.vector is None:
+            raise InvalidInputError(f"{query.mode} search needs a query vector")
+        with self._transaction(write=False) as conn:
+            if query.mode == "list":
+                return self._list(conn, query)
+            if query.mode == "keyword":
+                return self._keyword(conn, query)
+            if query.mode == "semantic":
+                return self._semantic(conn, query)
+            return self._hybrid(conn, query)
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    def _delete_rows(self, conn: sqlite3.Connection, tenant: str, ids: Sequence[str]) -> list[int]:
+        deleted: list[int] = []
+        for chunk in _chunks(ids):
+            rids = [
+                rid
+                for (rid,) in conn.execute(
+                    f"SELECT rid FROM records WHERE tenant = ? AND id IN ({_marks(len(chunk))})",
+                    (tenant, *chunk),
+                )
+            ]
+            if rids:
+                conn.execute(f"DELETE FROM record_tags WHERE rid IN ({_marks(len(rids))})", rids)
+                conn.execute(f"DELETE FROM records WHERE rid IN ({_marks(len(rids))})", rids)
+                deleted += rids
+        return deleted
+
+    def _bump_version(
+        self,
+        conn: sqlite3.Connection,
+        tenant: str,
+        removed: Sequence[int],
+        added: Sequence[int],
+        vectors: np.ndarray | None,
+    ) -> None:
+        """Bump the tenant's version and, when the cached matrix was current, patch it in place.
+
+        Rebuilding the matrix reads every vector of the tenant (about 1 s at 100k records), so a write
+        followed by a search would pay that each time; patching costs a copy of the matrix instead.
+        """
+        (version,) = conn.execute(
+            "INSERT INTO tenant_versions (tenant, version) VALUES (?, 1)"
+            " ON CONFLICT (tenant) DO UPDATE SET version = version + 1 RETURNING version",
+            (tenant,),
+        ).fetchone()
+        cached = self._matrices.pop(tenant, None)
+        if cached is None or cached.version != version - 1:
+            return
+        cached.remove(removed)
+        if vectors is None or cached.append(added, vectors):
+            cached.version = version
+            self._matrices[tenant] = cached
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def _matrix(self, conn: sqlite3.Connection, tenant: str, dims_hint: int) -> _TenantMatrix:
+        row = conn.execute("SELECT version FROM tenant_versions WHERE tenant = ?", (tenant,)).fetchone()
+        version = row[0] if row else 0
+        cached = self._matrices.get(tenant)
+        if cached is not None and cached.version == version:
+            return cached
+        rows = conn.execute("SELECT rid, vector FROM records WHERE tenant = ? ORDER BY rid", (tenant,)).fetchall()
+        dims = self._dims or dims_hint
+        rids = np.fromiter((rid for rid, _ in rows), dtype=np.int64, count=len(rows))
+        vectors = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32).reshape(len(rows), dims)
+        matrix = _TenantMatrix(version, rids, vectors)
+        self._matrices[tenant] = matrix
+        return matrix
+
+    def _filtered_rids(self, conn: sqlite3.Connection, query: SearchQuery) -> np.ndarray | None:
+        """Rids passing the filters, or None when no filter is set (every row of the tenant passes)."""
+        if query.filters.is_empty():
+            return None
+        where, params = filter_sql(query.filters)
+        rows = conn.execute(f"SELECT r.rid FROM records r WHERE r.tenant = ? AND {where}", (query.tenant, *params))
+        return np.fromiter((rid for (rid,) in rows), dtype=np.int64)
+
+    def _vector_side(self, conn: sqlite3.Connection, query: SearchQuery) -> tuple[np.ndarray, np.ndarray]:
+        """(rids, cosine distances) of every filtered row within the threshold, in no particular order."""
+        assert query.vector is not None
+        self._check_dims(len(query.vector), what="query vector has")
+        matrix = self._matrix(conn, query.tenant, len(query.vector))
+        q = self._normalised([query.vector])[0]
+        allowed = self._filtered_rids(conn, query)
+        if allowed is None:
+            alive = matrix.alive
+            rids, dists = matrix.rids[alive], (matrix.vectors @ q)[alive]
+        else:
+            # SQL returns only live rows, and every live row of the tenant is in the matrix.
+            positions = np.searchsorted(matrix.rids, allowed)
+            rids, dists = matrix.rids[positions], matrix.vectors[positions] @ q
+        dists = np.clip(1.0 - dists, 0.0, 2.0).astype(np.float64)
+        if query.distance_threshold is not None:
+            keep = dists <= query.distance_threshold
+            rids, dists = rids[keep], dists[keep]
+        return rids, dists
+
+    def _keyword_side(self, conn: sqlite3.Connection, query: SearchQuery) -> list[tuple[int, float]]:
+        """(rid, raw BM25) of every filtered keyword match, best first."""
+        parsed = parse_keyword_query(query.text)
+        if parsed.is_empty:
+            return []
+        any_term = " OR ".join(_quote(tokens) for tokens in [*((w,) for w in parsed.words), *parsed.phrases])
+        where, params = filter_sql(query.filters)
+        sql = (
+            "SELECT r.rid, -bm25(records_fts) AS raw FROM records_fts JOIN records r ON r.rid = records_fts.rowid"
+            f" WHERE records_fts MATCH ? AND r.tenant = ? AND {where}"
+        )
+        args: list[Any] = [any_term, query.tenant, *params]
+        if parsed.phrases:
+            # Quoted phrases are required; the loose words only add to the score.
+            sql += " AND r.rid IN (SELECT f.rowid FROM records_fts f WHERE f.records_fts MATCH ?)"
+            args.append(" AND ".join(_quote(tokens) for tokens in parsed.phrases))
+        sql += " ORDER BY raw DESC, r.rid"
+        return [(rid, float(raw)) for rid, raw in conn.execute(sql, args)]
+
+    def _load(self, conn: sqlite3.Connection, rids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        loaded: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(rids), _CHUNK):
+            chunk = [int(rid) for rid in rids[start : start + _CHUNK]]
+            for rid, payload in conn.execute(
+                f"SELECT rid, record FROM records WHERE rid IN ({_marks(len(chunk))})", chunk
+            ):
+                loaded[rid] = json.loads(payload)
+        return loaded
+
+    def _results(
+        self, conn: sqlite3.Connection, scored: Sequence[tuple[int, float, float | None]], mode: SearchMode | None
+    ) -> list[MemoryRecordResult]:
+        loaded = self._load(conn, [rid for rid, _, _ in scored])
+        return [
+            MemoryRecordResult.model_validate({**loaded[rid], "dist": dist, "score": score, "score_type": mode})
+            for rid, dist, score in scored
+            if rid in loaded
+        ]
+
+    def _list(self, conn: sqlite3.Connection, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
+        where, params = filter_sql(query.filters)
+        base = f"FROM records r WHERE r.tenant = ? AND {where}"
+        total = conn.execute(f"SELECT COUNT(*) {base}", (query.tenant, *params)).fetchone()[0]
+        rows = conn.execute(
+            f"SELECT r.record {base} ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?",
+            (query.tenant, *params, query.limit, query.offset),
+        ).fetchall()
+        page = [
+            MemoryRecordResult.model_validate({**json.loads(payload), "dist": 0.0, "score": None, "score_type": None})
+            for (payload,) in rows
+        ]
+        return page, total
+
+    def _semantic(self, conn: sqlite3.Connection, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
+        rids, dists = self._vector_side(conn, query)
+        top = _nearest(rids, dists, query.offset + query.limit)[query.offset :]
+        scored = [(int(rids[i]), float(dists[i]), similarity(float(dists[i]))) for i in top]
+        return self._results(conn, scored, SearchMode.SEMANTIC), len(dists)
+
+    def _keyword(self, conn: sqlite3.Connection, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
+        matches = self._keyword_side(conn, query)
+        page = matches[query.offset : query.offset + query.limit]
+        norms = keyword_scores(dict(page), matches[0][1] if matches else None)
+        scored = [(rid, 1.0 - norms[rid], norms[rid]) for rid, _ in page]
+        return self._results(conn, scored, SearchMode.KEYWORD), len(matches)
+
+    def _hybrid(self, conn: sqlite3.Connection, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
+        pool = hybrid_pool_size(query.limit, query.offset)
+        rids, dists = self._vector_side(conn, query)
+        vector_pool = {int(rids[i]): float(dists[i]) for i in _nearest(rids, dists, pool)}
+        matches = self._keyword_side(conn, query)
+        keyword_pool = keyword_scores(dict(matches[:pool]), matches[0][1] if matches else None)
+        fused = fuse_hybrid(vector_pool, keyword_pool, query.alpha)
+        if query.distance_threshold is None:
+            total = len(rids)  # every filtered record is a vector match, keyword matches included
+        else:
+            total = len(set(rids.tolist()).union(rid for rid, _ in matches))
+        page = fused[query.offset : query.offset + query.limit]
+        scored = [(rid, 1.0 - score, score) for rid, score in page]
+        return self._results(conn, scored, SearchMode.HYBRID), total

@@ -1,0 +1,530 @@
+"""The exact requests OpenSearchLongTermStore sends, against a fake client that records every call.
+
+No OpenSearch server exists here; these bodies were checked against the documentation cited next to
+each test, and the shared contract suite runs them for real when OPENSEARCH_URL is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from opensearchpy.exceptions import (
+    AuthorizationException,
+    ConnectionError,
+    ConnectionTimeout,
+    NotFoundError,
+    RequestError,
+    TransportError,
+)
+
+from agent_memory.adapters.opensearch_long_term import (
+    OpenSearchLongTermStore,
+    distance_from_score,
+    index_body,
+)
+from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError
+from agent_memory.domain.filters import DateTimeFilter, EnumFilter, SearchFilters, SearchQuery, TagFilter
+from agent_memory.domain.models import MemoryRecord, MemoryTypeEnum
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+T0_MS = 1_735_689_600_000
+SOURCE = ["memory_id", "written_at", "record"]
+
+
+class FakeIndices:
+    def __init__(self, client: FakeClient, *, exists: bool, dimension: int) -> None:
+        self._client = client
+        self._exists = exists
+        self._dimension = dimension
+        self.create_error: Exception | None = None
+
+    def exists(self, **kwargs: Any) -> bool:
+        self._client.calls.append(("indices.exists", kwargs))
+        return self._exists
+
+    def create(self, **kwargs: Any) -> dict[str, Any]:
+        self._client.calls.append(("indices.create", kwargs))
+        if self.create_error is not None:
+            raise self.create_error
+        return {"acknowledged": True}
+
+    def get_mapping(self, **kwargs: Any) -> dict[str, Any]:
+        self._client.calls.append(("indices.get_mapping", kwargs))
+        return {kwargs["index"]: {"mappings": {"properties": {"vector": {"dimension": self._dimension}}}}}
+
+
+class FakeClient:
+    """Records (method, kwargs); answers from per-method queues of responses or exceptions."""
+
+    def __init__(self, *, exists: bool = False, dimension: int = 3) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.replies: dict[str, list[Any]] = {"search": [], "count": [], "bulk": []}
+        self.indices = FakeIndices(self, exists=exists, dimension=dimension)
+
+    def _answer(self, method: str, kwargs: dict[str, Any]) -> Any:
+        self.calls.append((method, kwargs))
+        reply = self.replies[method].pop(0) if self.replies[method] else None
+        if isinstance(reply, Exception):
+            raise reply
+        if callable(reply):
+            return reply(kwargs)
+        return reply
+
+    def search(self, **kwargs: Any) -> Any:
+        return self._answer("search", kwargs)
+
+    def count(self, **kwargs: Any) -> Any:
+        return self._answer("count", kwargs)
+
+    def bulk(self, **kwargs: Any) -> Any:
+        return self._answer("bulk", kwargs)
+
+    def bodies(self, method: str) -> list[Any]:
+        return [kwargs["body"] for name, kwargs in self.calls if name == method]
+
+
+def hit(record: MemoryRecord, score: float | None = None, _id: str = "x", written_at: int = 1) -> dict[str, Any]:
+    return {
+        "_id": _id,
+        "_score": score,
+        "_source": {"memory_id": record.id, "written_at": written_at, "record": record.model_dump(mode="json")},
+    }
+
+
+def hits(*items: dict[str, Any], total: int | None = None, max_score: float | None = None) -> dict[str, Any]:
+    return {
+        "hits": {
+            "total": {"value": len(items) if total is None else total},
+            "max_score": max_score,
+            "hits": list(items),
+        }
+    }
+
+
+def make_store(serverless: bool = False, **client_kwargs: Any) -> tuple[OpenSearchLongTermStore, FakeClient]:
+    client = FakeClient(**client_kwargs)
+    return OpenSearchLongTermStore(client, index_name="memories", serverless=serverless, dimensions=3), client
+
+
+def rec(record_id: str, text: str = "likes tea", **fields: Any) -> MemoryRecord:
+    fields.setdefault("created_at", T0)
+    fields.setdefault("last_accessed", T0)
+    fields.setdefault("updated_at", T0)
+    return MemoryRecord(id=record_id, text=text, **fields)
+
+
+# -- index ------------------------------------------------------------------------------------------
+
+
+def test_ensure_ready_creates_the_knn_index_with_the_documented_mapping() -> None:
+    # Checked against https://docs.opensearch.org/latest/mappings/supported-field-types/knn-methods-engines/
+    # (hnsw/faiss method object), .../knn-spaces/ (cosinesimil), .../mappings/supported-field-types/object/
+    # ("enabled": false keeps `record` in _source only) and .../analyzers/custom-analyzer/.
+    store, client = make_store(exists=False, dimension=384)
+    store.ensure_ready(384)
+    keyword = {"type": "keyword"}
+    date = {"type": "date", "format": "epoch_millis"}
+    assert client.calls[:2] == [
+        ("indices.exists", {"index": "memories"}),
+        (
+            "indices.create",
+            {
+                "index": "memories",
+                "body": {
+                    "settings": {
+                        "index": {"knn": True},
+                        "analysis": {
+                            "analyzer": {
+                                "memory_text": {
+                                    "type": "custom",
+                                    "tokenizer": "standard",
+                                    "filter": ["lowercase", "asciifolding", "porter_stem"],
+                                }
+                            }
+                        },
+                    },
+                    "mappings": {
+                        "dynamic": False,
+                        "properties": {
+                            "tenant": keyword,
+                            "memory_id": keyword,
+                            "namespace": keyword,
+                            "user_id": keyword,
+                            "session_id": keyword,
+                            "topics": keyword,
+                            "entities": keyword,
+                            "memory_type": keyword,
+                            "extraction_strategy": keyword,
+                            "memory_hash": keyword,
+                            "discrete_memory_extracted": keyword,
+                            "created_at": date,
+                            "last_accessed": date,
+                            "updated_at": date,
+                            "event_date": date,
+                            "persisted_at": date,
+                            "text": {"type": "text", "analyzer": "memory_text"},
+                            "written_at": {"type": "long"},
+                            "record": {"type": "object", "enabled": False},
+                            "vector": {
+                                "type": "knn_vector",
+                                "dimension": 384,
+                                "method": {"name": "hnsw", "space_type": "cosinesimil", "engine": "faiss"},
+                            },
+                        },
+                    },
+                },
+            },
+        ),
+    ]
+
+
+def test_lucene_engine_is_available_for_domains_older_than_2_19() -> None:
+    assert index_body(8, "lucene")["mappings"]["properties"]["vector"]["method"]["engine"] == "lucene"
+
+
+def test_ensure_ready_on_an_index_of_another_dimension_is_a_configuration_error() -> None:
+    store, client = make_store(exists=True, dimension=1536)
+    with pytest.raises(ConfigurationError, match="1536-dim vectors but the embedder produces 384"):
+        store.ensure_ready(384)
+    assert [name for name, _ in client.calls] == ["indices.exists", "indices.get_mapping"]
+
+
+def test_ensure_ready_tolerates_a_concurrent_create() -> None:
+    store, client = make_store(exists=False, dimension=3)
+    client.indices.create_error = RequestError(400, "resource_already_exists_exception", {})
+    store.ensure_ready(3)
+
+
+# -- searches -------------------------------------------------------------------------------------
+
+
+def test_semantic_search_sends_an_efficient_filter_knn_query_and_counts_filtered_records() -> None:
+    # Checked against https://docs.opensearch.org/latest/vector-search/filter-search-knn/efficient-knn-filtering/
+    # (`filter` inside the knn clause) and https://docs.opensearch.org/latest/query-dsl/compound/bool/.
+    store, client = make_store()
+    near, far = rec("a"), rec("b")
+    client.replies["search"] = [hits(hit(near, 0.95), hit(far, 0.5), total=2)]
+    client.replies["count"] = [{"count": 7}]
+    filters = SearchFilters(
+        namespace=TagFilter(eq="ns"),
+        user_id=TagFilter(ne="u2"),
+        topics=TagFilter(all=["a", "b"], none=["c"]),
+        entities=TagFilter(startswith="par"),
+        memory_type=EnumFilter(any=["semantic", "episodic"]),
+        created_at=DateTimeFilter(gte=T0, lt=datetime(2025, 1, 2, tzinfo=UTC)),
+        event_date=DateTimeFilter(ne=T0),
+    )
+    query = SearchQuery(tenant="t1", mode="semantic", vector=[0.1, 0.2, 0.3], filters=filters, limit=2)
+
+    page, total = store.search(query)
+
+    expected_filter = {
+        "bool": {
+            "filter": [
+                {"term": {"tenant": "t1"}},
+                {"terms": {"namespace": ["ns"]}},
+                {"terms": {"topics": ["a"]}},
+                {"terms": {"topics": ["b"]}},
+                {"prefix": {"entities": "par"}},
+                {"terms": {"memory_type": ["semantic", "episodic"]}},
+                {"exists": {"field": "created_at"}},
+                {"range": {"created_at": {"gte": T0_MS, "lt": T0_MS + 86_400_000}}},
+                {"exists": {"field": "event_date"}},
+            ],
+            "must_not": [
+                {"terms": {"user_id": ["u2"]}},
+                {"terms": {"topics": ["c"]}},
+                {"term": {"event_date": T0_MS}},
+            ],
+        }
+    }
+    assert client.bodies("search") == [
+        {
+            "size": 2,
+            "track_total_hits": True,
+            "_source": SOURCE,
+            "query": {"knn": {"vector": {"vector": [0.1, 0.2, 0.3], "k": 2, "filter": expected_filter}}},
+        }
+    ]
+    # a k-NN total stops at k, so the true total is a count of the filtered records
+    assert client.bodies("count") == [{"query": expected_filter}]
+    assert total == 7
+    assert [(r.id, r.score_type) for r in page] == [("a", "semantic"), ("b", "semantic")]
+    assert page[0].dist == pytest.approx(0.1) and page[0].score == pytest.approx(0.9)
+    assert page[1].dist == pytest.approx(1.0) and page[1].score == pytest.approx(0.0)
+
+
+def test_semantic_search_with_a_threshold_is_a_radial_search() -> None:
+    # Checked against https://docs.opensearch.org/latest/vector-search/specialized-operations/radial-search-knn/
+    store, client = make_store()
+    client.replies["search"] = [hits(hit(rec("a"), 0.9), total=12)]
+    query = SearchQuery(tenant="t1", mode="semantic", vector=[1, 0, 0], distance_threshold=0.3, offset=0, limit=5)
+    page, total = store.search(query)
+    knn = client.bodies("search")[0]["query"]["knn"]["vector"]
+    assert "k" not in knn and knn["min_score"] == pytest.approx(0.85)  # (2 - 0.3) / 2
+    assert client.bodies("count") == []
+    assert (len(page), total) == (1, 12)
+
+
+@pytest.mark.parametrize(("score", "dist"), [(1.0, 0.0), (0.75, 0.5), (0.5, 1.0), (0.0, 2.0), (1.0000001, 0.0)])
+def test_cosinesimil_score_converts_back_to_cosine_distance(score: float, dist: float) -> None:
+    # https://docs.opensearch.org/latest/mappings/supported-field-types/knn-spaces/: score = (2 - d) / 2
+    assert distance_from_score(score) == pytest.approx(dist)
+
+
+def test_keyword_search_requires_phrases_ors_words_and_normalises_by_max_score() -> None:
+    # Checked against https://docs.opensearch.org/latest/query-dsl/full-text/match/ and .../match-phrase/
+    store, client = make_store()
+    client.replies["search"] = [hits(hit(rec("a"), 2.0), hit(rec("b"), 1.0), total=9, max_score=8.0)]
+    query = SearchQuery(tenant="t1", mode="keyword", text='"New York" pizza (b* -c) NEAR:', offset=4, limit=2)
+    page, total = store.search(query)
+    assert client.bodies("search") == [
+        {
+            "from": 4,
+            "size": 2,
+            "track_total_hits": True,
+            "_source": SOURCE,
+            "query": {
+                "bool": {
+                    "filter": [{"term": {"tenant": "t1"}}],
+                    "must": [{"match_phrase": {"text": "New York"}}],
+                    "should": [{"match": {"text": {"query": "pizza b c NEAR", "operator": "or"}}}],
+                }
+            },
+        }
+    ]
+    assert total == 9
+    assert [(r.score, r.dist, r.score_type) for r in page] == [(0.25, 0.75, "keyword"), (0.125, 0.875, "keyword")]
+
+
+def test_keyword_search_without_words_sends_nothing() -> None:
+    store, client = make_store()
+    assert store.search(SearchQuery(tenant="t1", mode="keyword", text=' ?! "" -* ')) == ([], 0)
+    assert client.calls == []
+
+
+def test_list_sorts_newest_first_with_a_tie_breaker() -> None:
+    store, client = make_store()
+    client.replies["search"] = [hits(hit(rec("a")), total=3)]
+    page, total = store.search(SearchQuery(tenant="t1", mode="list", offset=1, limit=1))
+    assert client.bodies("search") == [
+        {
+            "from": 1,
+            "size": 1,
+            "track_total_hits": True,
+            "_source": SOURCE,
+            "query": {"bool": {"filter": [{"term": {"tenant": "t1"}}]}},
+            "sort": [{"created_at": {"order": "desc"}}, {"memory_id": {"order": "desc"}}],
+        }
+    ]
+    assert (total, [(r.dist, r.score, r.score_type) for r in page]) == (3, [(0.0, None, None)])
+
+
+def test_hybrid_fetches_candidate_pools_from_both_sides_and_fuses_them() -> None:
+    store, client = make_store()
+    both, vector_only, keyword_only = rec("both"), rec("vec"), rec("kw")
+    client.replies["search"] = [
+        hits(hit(both, 0.9), hit(vector_only, 0.8), total=2),
+        hits(hit(keyword_only, 4.0), hit(both, 2.0), total=2, max_score=4.0),
+    ]
+    client.replies["count"] = [{"count": 40}]
+    query = SearchQuery(tenant="t1", mode="hybrid", text="tea", vector=[1, 0, 0], alpha=0.5, limit=3)
+    page, total = store.search(query)
+    knn_body, keyword_body = client.bodies("search")
+    assert knn_body["query"]["knn"]["vector"]["k"] == 100 and knn_body["size"] == 100
+    assert (keyword_body["from"], keyword_body["size"]) == (0, 100)
+    # both: 0.5 * 1 + 0.5 * 0.5; keyword only: 0.5 * 1; vector only: the pool's minimum → 0
+    assert [(r.id, r.score) for r in page] == [("both", 0.75), ("kw", 0.5), ("vec", 0.0)]
+    assert all(r.score_type == "hybrid" and r.dist == pytest.approx(1 - (r.score or 0)) for r in page)
+    assert total == 40
+
+
+# -- writes ---------------------------------------------------------------------------------------
+
+
+def test_domain_upsert_uses_tenant_scoped_ids_and_waits_for_refresh() -> None:
+    # Checked against https://docs.opensearch.org/latest/api-reference/document-apis/bulk/ (refresh=wait_for)
+    store, client = make_store(serverless=False)
+    client.replies["bulk"] = [{"errors": False, "items": [{"index": {"_id": "t1:a", "status": 201}}]}]
+    record = rec("a", topics=["x"], namespace="", memory_type=MemoryTypeEnum.SEMANTIC, event_date=T0)
+    store.upsert("t1", [record], [[1.0, 0.0, 0.0]])
+    ((name, kwargs),) = client.calls
+    assert name == "bulk" and kwargs["refresh"] == "wait_for" and kwargs["index"] == "memories"
+    action, doc = kwargs["body"]
+    assert action == {"index": {"_index": "memories", "_id": "t1:a"}}
+    written_at = doc.pop("written_at")
+    assert isinstance(written_at, int)
+    assert doc == {
+        "tenant": "t1",
+        "memory_id": "a",
+        "text": "likes tea",
+        "namespace": None,
+        "user_id": None,
+        "session_id": None,
+        "topics": ["x"],
+        "entities": [],
+        "memory_type": "semantic",
+        "extraction_strategy": "discrete",
+        "memory_hash": None,
+        "discrete_memory_extracted": "f",
+        "vector": [1.0, 0.0, 0.0],
+        "record": record.model_dump(mode="json"),
+        "created_at": T0_MS,
+        "last_accessed": T0_MS,
+        "updated_at": T0_MS,
+        "event_date": T0_MS,
+        "persisted_at": None,
+    }
+
+
+def test_serverless_upsert_sends_no_id_and_no_refresh_and_replaces_old_versions() -> None:
+    # AOSS vector collections reject custom ids ("Document ID is not supported in create/index operation
+    # request"; https://docs.aws.amazon.com/opensearch-service/latest/developerguide/serverless-genref.html
+    # lists _doc/<id>, _create/<id>, _update/<id> "for search collection types only") and expose no refresh.
+    store, client = make_store(serverless=True)
+    old = rec("a", text="old")
+    client.replies["search"] = [hits(hit(old, _id="gen-1"), hit(old, _id="gen-2"))]
+    client.replies["bulk"] = [{"errors": False, "items": []}]
+    store.upsert("t1", [rec("a", text="new")], [[0.0, 1.0, 0.0]])
+    (lookup,) = client.bodies("search")
+    assert lookup["query"] == {"bool": {"filter": [{"term": {"tenant": "t1"}}, {"terms": {"memory_id": ["a"]}}]}}
+    ((_, bulk),) = [call for call in client.calls if call[0] == "bulk"]
+    assert "refresh" not in bulk
+    lines = bulk["body"]
+    assert lines[:3] == [
+        {"delete": {"_index": "memories", "_id": "gen-1"}},
+        {"delete": {"_index": "memories", "_id": "gen-2"}},
+        {"index": {"_index": "memories"}},
+    ]
+    assert (lines[3]["memory_id"], lines[3]["text"]) == ("a", "new")
+    assert not any("_id" in line.get("index", {}) for line in lines)
+
+
+def test_serverless_reads_keep_the_newest_of_duplicate_versions() -> None:
+    store, client = make_store(serverless=True)
+    client.replies["search"] = [
+        hits(hit(rec("a", text="older"), written_at=1), hit(rec("a", text="newer"), written_at=2))
+    ]
+    assert [r.text for r in store.get("t1", ["a"])] == ["newer"]
+
+
+def test_delete_counts_records_whose_documents_were_deleted() -> None:
+    store, client = make_store(serverless=False)
+    client.replies["search"] = [hits(hit(rec("a"), _id="t1:a"), hit(rec("b"), _id="t1:b"))]
+    client.replies["bulk"] = [
+        {
+            "errors": True,
+            "items": [
+                {"delete": {"_id": "t1:a", "status": 200, "result": "deleted"}},
+                {"delete": {"_id": "t1:b", "status": 404, "result": "not_found"}},
+            ],
+        }
+    ]
+    assert store.delete("t1", ["a", "b", "zzz"]) == 1
+    ((_, bulk),) = [call for call in client.calls if call[0] == "bulk"]
+    assert bulk["refresh"] == "wait_for"
+    assert bulk["body"] == [
+        {"delete": {"_index": "memories", "_id": "t1:a"}},
+        {"delete": {"_index": "memories", "_id": "t1:b"}},
+    ]
+
+
+def test_touch_rewrites_the_whole_document_with_its_vector() -> None:
+    store, client = make_store(serverless=True)
+    found = hit(rec("a", access_count=2), _id="gen-1")
+    found["_source"]["vector"] = [0.0, 0.0, 1.0]
+    client.replies["search"] = [hits(found)]
+    client.replies["bulk"] = [{"errors": False, "items": []}]
+    when = datetime(2025, 2, 1, tzinfo=UTC)
+    store.touch("t1", ["a"], when)
+    assert client.bodies("search")[0]["_source"] is True
+    delete, action, doc = client.bodies("bulk")[0]
+    assert (delete, action) == ({"delete": {"_index": "memories", "_id": "gen-1"}}, {"index": {"_index": "memories"}})
+    assert doc["vector"] == [0.0, 0.0, 1.0]
+    assert (doc["record"]["access_count"], doc["last_accessed"]) == (3, int(when.timestamp() * 1000))
+
+
+def test_a_failed_bulk_item_is_reported() -> None:
+    store, client = make_store()
+    client.replies["bulk"] = [{"errors": True, "items": [{"index": {"status": 400, "error": {"type": "mapper"}}}]}]
+    with pytest.raises(DependencyUnavailableError, match="mapper"):
+        store.upsert("t1", [rec("a")], [[1.0, 0.0, 0.0]])
+
+
+# -- errors -----------------------------------------------------------------------------------------
+
+Failure = Callable[[], Exception]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        lambda: ConnectionError("N/A", "refused", OSError("refused")),
+        lambda: ConnectionTimeout("TIMEOUT", "timed out", TimeoutError()),
+        lambda: TransportError(503, "unavailable", {}),
+    ],
+)
+def test_transport_failures_become_dependency_unavailable(failure: Failure) -> None:
+    store, client = make_store()
+    client.replies["search"] = [failure()]
+    with pytest.raises(DependencyUnavailableError) as caught:
+        store.search(SearchQuery(tenant="t1", mode="list"))
+    assert caught.value.dependency == "opensearch"
+    assert not isinstance(caught.value, ConfigurationError)
+
+
+def test_access_denied_is_a_configuration_error() -> None:
+    store, client = make_store()
+    client.replies["search"] = [AuthorizationException(403, "forbidden", {})]
+    with pytest.raises(ConfigurationError, match="403"):
+        store.get("t1", ["a"])
+
+
+def test_a_missing_index_reads_as_empty() -> None:
+    store, client = make_store()
+    client.replies["search"] = [NotFoundError(404, "index_not_found_exception", {}), NotFoundError(404, "x", {})]
+    assert store.get("t1", ["a"]) == []
+    assert store.search(SearchQuery(tenant="t1", mode="list")) == ([], 0)
+
+
+def test_a_query_vector_of_the_wrong_dimension_is_a_configuration_error() -> None:
+    store, client = make_store()
+    with pytest.raises(ConfigurationError, match="3-dim"):
+        store.search(SearchQuery(tenant="t1", mode="semantic", vector=[1.0, 0.0]))
+    assert client.calls == []
+
+
+# -- client factory -------------------------------------------------------------------------------
+
+
+def test_factory_signs_aoss_requests_with_sigv4(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opensearchpy import Urllib3AWSV4SignerAuth
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    store = OpenSearchLongTermStore.from_settings_values(
+        url="https://abc123.us-east-1.aoss.amazonaws.com",
+        index="memories",
+        auth="sigv4",
+        service="aoss",
+        region="us-east-1",
+        username=None,
+        password=None,
+        timeout_seconds=3,
+    )
+    transport = store._client.transport
+    assert store._serverless is True
+    assert isinstance(transport.kwargs["http_auth"], Urllib3AWSV4SignerAuth)
+    assert transport.kwargs["http_auth"].service == "aoss"
+    assert (transport.kwargs["timeout"], transport.max_retries, transport.retry_on_timeout) == (3, 1, False)
+    assert transport.hosts == [{"host": "abc123.us-east-1.aoss.amazonaws.com", "port": 443}]
+
+
+def test_factory_rejects_basic_auth_without_credentials() -> None:
+    with pytest.raises(ConfigurationError, match="username"):
+        OpenSearchLongTermStore.from_settings_values(
+            "http://localhost:9200", "memories", "basic", "es", None, None, None, 3
+        )

@@ -35,8 +35,10 @@ lint: $(STAMP)
 bench: $(STAMP)  ## benchmarks; results are printed and written to bench/results/
 	$(BIN)/python -m bench all
 
-build: $(STAMP) $(TOOLS_STAMP)  ## sam build (needs python3.11 on PATH, as the Lambda runtime)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(TOOLS)/bin/sam build
+# sam build needs the Lambda runtime's Python (3.12) on PATH; pyenv's is used when present.
+PY312_DIR ?= $(dir $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12)))
+build: $(TOOLS_STAMP)  ## sam build of the API function and the core layer
+	PATH="$(PY312_DIR):$$PATH" $(TOOLS)/bin/sam build
 
 validate: $(TOOLS_STAMP)
 	$(TOOLS)/bin/sam validate --lint && $(TOOLS)/bin/cfn-lint template.yaml

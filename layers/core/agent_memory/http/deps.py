@@ -1,5 +1,10 @@
 """FastAPI dependencies as `Annotated` aliases, so route signatures read like documentation and tests
-override one function (`app.dependency_overrides[get_container]`)."""
+override one function (`app.dependency_overrides[get_container]`).
+
+They are `async def` on purpose: they do no I/O, and FastAPI runs a plain `def` dependency in a worker
+thread. Under Mangum every invocation is a new root task, so anyio cannot reuse its workers and each
+hop would start a thread.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from agent_memory.services.long_term import LongTermService
 from agent_memory.services.working_memory import WorkingMemoryService
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -20,7 +25,7 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_tenant(container: ContainerDep) -> str:
+async def get_tenant(container: ContainerDep) -> str:
     """The caller's tenant. With AUTH_MODE=disabled every caller is the configured default tenant."""
     return container.settings.default_tenant
 
@@ -28,14 +33,14 @@ def get_tenant(container: ContainerDep) -> str:
 TenantDep = Annotated[str, Depends(get_tenant)]
 
 
-def get_working_memory_service(container: ContainerDep) -> WorkingMemoryService:
+async def get_working_memory_service(container: ContainerDep) -> WorkingMemoryService:
     return container.working_memory_service
 
 
 WorkingMemoryServiceDep = Annotated[WorkingMemoryService, Depends(get_working_memory_service)]
 
 
-def get_long_term_service(container: ContainerDep) -> LongTermService:
+async def get_long_term_service(container: ContainerDep) -> LongTermService:
     return container.long_term_service
 
 

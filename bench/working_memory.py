@@ -62,9 +62,11 @@ def _events() -> tuple[dict[str, Any], dict[str, Any]]:
         event["rawPath"] = event["requestContext"]["http"]["path"] = path
     put["body"] = json.dumps(body)
     put["headers"]["content-length"] = str(len(put["body"].encode()))
-    # No model_name: both sides move the whole session, nothing is truncated.
-    get["rawQueryString"] = "namespace=demo"
-    get["queryStringParameters"] = {"namespace": "demo"}
+    # The scope the client sends (namespace and user), so the key is found directly; without the user
+    # the service resolves the session by id first (two more round trips). No model_name: both sides
+    # move the whole session, nothing is truncated.
+    get["rawQueryString"] = "namespace=demo&user_id=u1"
+    get["queryStringParameters"] = {"namespace": "demo", "user_id": "u1"}
     return put, get
 
 
@@ -93,7 +95,7 @@ def run() -> dict[str, Any]:
         )
         module: Any = load_module(REPO / "functions" / "api" / "api_handler.py")
         # The handler builds its app from the environment; this one is wired to the bench server.
-        module._asgi = Mangum(create_app(Container(settings)), lifespan="off")
+        module._asgi = Mangum(create_app(Container(settings), inline_blocking_calls=True), lifespan="off")
         context = FakeLambdaContext()
 
         def handler_put() -> None:

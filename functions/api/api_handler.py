@@ -32,7 +32,7 @@ def asgi_adapter() -> Mangum:
         from agent_memory.http.app import create_app
 
         # lifespan="off": the app has no startup work; the Container builds its clients lazily.
-        _asgi = Mangum(create_app(), lifespan="off")
+        _asgi = Mangum(create_app(inline_blocking_calls=True), lifespan="off")
     return _asgi
 
 

@@ -130,6 +130,15 @@ def test_token_counting_uses_the_bundled_cl100k() -> None:
     assert tokens.count_text("hello world") == 2  # cl100k; the 4-chars fallback would say 3
 
 
+def test_fits_within_bounds_by_bytes_then_counts() -> None:
+    short = [MemoryMessage(role="user", content="hello world")]
+    assert tokens.fits_within(short, 17)  # 17 bytes: no tokenization needed
+    long = [MemoryMessage(role="user", content="word " * 40)]  # 206 bytes, 42 tokens
+    assert tokens.fits_within(long, 50) and not tokens.fits_within(long, 30)
+    wide = [MemoryMessage(role="user", content="漢" * 10)]  # 3 bytes a character: the bound is bytes
+    assert not tokens.fits_within(wide, 5)
+
+
 def test_context_window_precedence() -> None:
     assert tokens.context_window("gpt-4", 1000, 16000) == 1000
     assert tokens.context_window("gpt-4", None, 16000) == 8192

@@ -7,18 +7,24 @@ from fastapi.responses import JSONResponse, Response
 
 from agent_memory import __version__
 from agent_memory.bootstrap import Container, get_container
+from agent_memory.http.blocking import BlockingRunner
 from agent_memory.http.errors import install_error_handlers
 from agent_memory.http.routers import health, long_term, prompt, working_memory
 
 
-def create_app(container: Container | None = None) -> FastAPI:
-    """Build the app. Without a container, the process-wide one is built lazily from Settings."""
+def create_app(container: Container | None = None, *, inline_blocking_calls: bool = False) -> FastAPI:
+    """Build the app. Without a container, the process-wide one is built lazily from Settings.
+
+    `inline_blocking_calls=True` (the Lambda handler) runs service calls on the event loop's thread;
+    see `http/blocking.py`.
+    """
     app = FastAPI(
         title="serverless-agent-memory",
         version=__version__,
         description="Agent Memory Server REST API v1, served from AWS Lambda or a laptop.",
     )
     app.state.container = container or get_container()
+    app.state.runner = BlockingRunner(inline=inline_blocking_calls)
     install_error_handlers(app)
     _limit_body_size(app)
     app.include_router(health.router)

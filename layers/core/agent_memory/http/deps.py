@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from agent_memory.bootstrap import Container
+from agent_memory.http.blocking import BlockingRunner
 from agent_memory.services.long_term import LongTermService
 from agent_memory.services.working_memory import WorkingMemoryService
 
@@ -45,3 +46,11 @@ async def get_long_term_service(container: ContainerDep) -> LongTermService:
 
 
 LongTermServiceDep = Annotated[LongTermService, Depends(get_long_term_service)]
+
+
+async def get_runner(request: Request) -> BlockingRunner:
+    runner: BlockingRunner = request.app.state.runner
+    return runner
+
+
+RunDep = Annotated[BlockingRunner, Depends(get_runner)]

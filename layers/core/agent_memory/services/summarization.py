@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from agent_memory.domain.errors import DependencyUnavailableError
 from agent_memory.ports import ChatMessage
-from agent_memory.services.tokens import message_tokens, total_tokens
+from agent_memory.services.tokens import fits_within, message_tokens
 
 if TYPE_CHECKING:
     from agent_memory.domain.models import MemoryMessage, WorkingMemory
@@ -91,7 +91,7 @@ def summarize_if_needed(
     llm: LanguageModel | None,
     enabled: bool = True,
 ) -> SummarizationResult:
-    if total_tokens(memory.messages) <= int(window * threshold):
+    if fits_within(memory.messages, int(window * threshold)):
         return SummarizationResult(memory, SummarizationStatus.NOT_NEEDED)
     if not enabled:
         return SummarizationResult(memory, SummarizationStatus.DISABLED)

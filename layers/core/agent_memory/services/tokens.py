@@ -90,6 +90,17 @@ def total_tokens(messages: Sequence[MemoryMessage]) -> int:
     return sum(message_tokens(m) for m in messages)
 
 
+def fits_within(messages: Sequence[MemoryMessage], limit: int) -> bool:
+    """Whether the messages count at most `limit` tokens, counting only when it could matter.
+
+    A cl100k token is at least one UTF-8 byte, so the byte length bounds the token count from above;
+    most PUTs are far below the summarization threshold and skip tokenization entirely.
+    """
+    if sum(len(f"{m.role}: {m.content}".encode()) for m in messages) <= limit:
+        return True
+    return total_tokens(messages) <= limit
+
+
 def context_percentages(tokens: int, window: int | None, threshold: float) -> tuple[float | None, float | None]:
     """(total_used, until_summarization), both capped at 100, None without a window (§5.3)."""
     if window is None or window <= 0:

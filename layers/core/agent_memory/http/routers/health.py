@@ -12,6 +12,6 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/v1/health", response_model=HealthCheckResponse)
-def health(container: ContainerDep) -> HealthCheckResponse:
+async def health(container: ContainerDep) -> HealthCheckResponse:
     """Liveness and what is switched on. Touches no backing store, so it answers while Redis is down."""
     return HealthCheckResponse(now=int(time.time() * 1000), version=__version__, features=container.features())

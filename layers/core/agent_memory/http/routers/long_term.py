@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from agent_memory.domain.models import MemoryRecord, utcnow
 from agent_memory.domain.search import SearchRequest
-from agent_memory.http.deps import LongTermServiceDep, TenantDep
+from agent_memory.http.deps import LongTermServiceDep, RunDep, TenantDep
 from agent_memory.http.schemas import (
     AckResponse,
     CreateMemoryRecordRequest,
@@ -26,12 +26,12 @@ OptimizeQuery = Annotated[bool, Query(description="Rewrite the query with the LL
 
 @router.post("/v1/long-term-memory/", response_model=CreateMemoryRecordResponse)
 @router.post("/v1/long-term-memory", response_model=CreateMemoryRecordResponse, include_in_schema=False)
-def create_long_term_memory(
-    body: CreateMemoryRecordRequest, service: LongTermServiceDep, tenant: TenantDep
+async def create_long_term_memory(
+    body: CreateMemoryRecordRequest, service: LongTermServiceDep, tenant: TenantDep, run: RunDep
 ) -> CreateMemoryRecordResponse:
     """Embed and index the records before answering: a search right after this sees them."""
     records = [MemoryRecord.model_validate(m.model_dump()) for m in body.memories]
-    outcome = service.create(tenant, records, deduplicate=body.deduplicate)
+    outcome = await run(service.create, tenant, records, deduplicate=body.deduplicate)
     return CreateMemoryRecordResponse(
         status="ok",
         stored_ids=outcome.stored,
@@ -41,10 +41,14 @@ def create_long_term_memory(
 
 
 @router.post("/v1/long-term-memory/search", response_model=MemoryRecordResultsResponse)
-def search_long_term_memory(
-    body: SearchRequest, service: LongTermServiceDep, tenant: TenantDep, optimize_query: OptimizeQuery = False
+async def search_long_term_memory(
+    body: SearchRequest,
+    service: LongTermServiceDep,
+    tenant: TenantDep,
+    run: RunDep,
+    optimize_query: OptimizeQuery = False,
 ) -> MemoryRecordResultsResponse:
-    results = service.search(tenant, body, optimize_query=optimize_query)
+    results = await run(service.search, tenant, body, optimize_query=optimize_query)
     return MemoryRecordResultsResponse(
         memories=results.memories, total=results.total, next_offset=results.next_offset
     )
@@ -52,31 +56,35 @@ def search_long_term_memory(
 
 @router.delete("/v1/long-term-memory", response_model=AckResponse)
 @router.delete("/v1/long-term-memory/", response_model=AckResponse, include_in_schema=False)
-def delete_long_term_memories(
+async def delete_long_term_memories(
     service: LongTermServiceDep,
     tenant: TenantDep,
+    run: RunDep,
     memory_ids: Annotated[list[str], Query(max_length=1000)] = [],  # noqa: B006 - FastAPI copies defaults
 ) -> AckResponse:
-    deleted = service.delete(tenant, memory_ids)
+    deleted = await run(service.delete, tenant, memory_ids)
     return AckResponse(status=f"ok, deleted {deleted} memories")
 
 
 @router.post("/v1/long-term-memory/compact", response_model=AckResponse)
-def compact_long_term_memories(
+async def compact_long_term_memories(
     service: LongTermServiceDep,
     tenant: TenantDep,
+    run: RunDep,
     namespace: str | None = None,
     user_id: str | None = None,
 ) -> AckResponse:
-    remaining = maintenance.compact(service, tenant, maintenance.Scope(namespace=namespace, user_id=user_id))
+    scope = maintenance.Scope(namespace=namespace, user_id=user_id)
+    remaining = await run(maintenance.compact, service, tenant, scope)
     return AckResponse(status=f"ok, {remaining} memories remaining after compaction")
 
 
 @router.post("/v1/long-term-memory/forget", response_model=maintenance.ForgetResult)
-def forget_long_term_memories(
+async def forget_long_term_memories(
     body: ForgetRequest,
     service: LongTermServiceDep,
     tenant: TenantDep,
+    run: RunDep,
     namespace: str | None = None,
     user_id: str | None = None,
     session_id: str | None = None,
@@ -84,7 +92,8 @@ def forget_long_term_memories(
     dry_run: bool = True,
 ) -> maintenance.ForgetResult:
     """Delete what the policy selects. `dry_run` defaults to true: say what would go, delete nothing."""
-    return maintenance.forget(
+    return await run(
+        maintenance.forget,
         service,
         tenant,
         body.policy,
@@ -97,12 +106,14 @@ def forget_long_term_memories(
 
 
 @router.get("/v1/long-term-memory/{memory_id}", response_model=MemoryRecord)
-def get_long_term_memory(memory_id: str, service: LongTermServiceDep, tenant: TenantDep) -> MemoryRecord:
-    return service.get(tenant, memory_id)
+async def get_long_term_memory(
+    memory_id: str, service: LongTermServiceDep, tenant: TenantDep, run: RunDep
+) -> MemoryRecord:
+    return await run(service.get, tenant, memory_id)
 
 
 @router.patch("/v1/long-term-memory/{memory_id}", response_model=MemoryRecord)
-def edit_long_term_memory(
-    memory_id: str, body: EditMemoryRecordRequest, service: LongTermServiceDep, tenant: TenantDep
+async def edit_long_term_memory(
+    memory_id: str, body: EditMemoryRecordRequest, service: LongTermServiceDep, tenant: TenantDep, run: RunDep
 ) -> MemoryRecord:
-    return service.patch(tenant, memory_id, body.model_dump(exclude_none=True))
+    return await run(service.patch, tenant, memory_id, body.model_dump(exclude_none=True))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from agent_memory.http.deps import LongTermServiceDep, TenantDep, WorkingMemoryServiceDep
+from agent_memory.http.deps import LongTermServiceDep, RunDep, TenantDep, WorkingMemoryServiceDep
 from agent_memory.http.schemas import MemoryPromptRequest, MemoryPromptResponse
 from agent_memory.services.prompt import build_prompt
 
@@ -14,14 +14,16 @@ router = APIRouter(tags=["memory prompt"])
 
 
 @router.post("/v1/memory/prompt", response_model=MemoryPromptResponse)
-def memory_prompt(
+async def memory_prompt(
     body: MemoryPromptRequest,
     working_memory: WorkingMemoryServiceDep,
     long_term: LongTermServiceDep,
     tenant: TenantDep,
+    run: RunDep,
     optimize_query: Annotated[bool, Query()] = False,
 ) -> MemoryPromptResponse:
-    result = build_prompt(
+    result = await run(
+        build_prompt,
         working_memory,
         long_term,
         tenant,

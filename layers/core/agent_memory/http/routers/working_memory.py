@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from agent_memory.http.deps import TenantDep, WorkingMemoryServiceDep
+from agent_memory.http.deps import RunDep, TenantDep, WorkingMemoryServiceDep
 from agent_memory.http.schemas import (
     AckResponse,
     SessionListResponse,
@@ -27,40 +27,48 @@ SUMMARIZATION_HEADER = "X-Agent-Memory-Summarization"
 PROMOTION_HEADER = "X-Agent-Memory-Promotion"
 
 
-def _response(view: WorkingMemoryView) -> WorkingMemoryResponse:
-    return WorkingMemoryResponse(
-        **view.memory.model_dump(),
+def _response(view: WorkingMemoryView, headers: dict[str, str] | None = None) -> Response:
+    # The hot path: the memory was validated on the way in, so serialise it once, without FastAPI
+    # validating it again against the response model.
+    body = WorkingMemoryResponse.model_construct(
+        **dict(view.memory),
         context_percentage_total_used=view.percentage_total_used,
         context_percentage_until_summarization=view.percentage_until_summarization,
-    )
+    ).model_dump_json()
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/v1/working-memory/", response_model=SessionListResponse)
 @router.get("/v1/working-memory", response_model=SessionListResponse, include_in_schema=False)
-def list_sessions(
+async def list_sessions(
     service: WorkingMemoryServiceDep,
     tenant: TenantDep,
+    run: RunDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
     namespace: Namespace = None,
     user_id: UserId = None,
 ) -> SessionListResponse:
-    page = service.list_sessions(tenant, namespace=namespace, user_id=user_id, limit=limit, offset=offset)
+    page = await run(
+        service.list_sessions, tenant, namespace=namespace, user_id=user_id, limit=limit, offset=offset
+    )
     return SessionListResponse(sessions=page.sessions, total=page.total)
 
 
 @router.get("/v1/working-memory/{session_id}", response_model=WorkingMemoryResponse)
-def get_working_memory(
+async def get_working_memory(
     session_id: str,
     service: WorkingMemoryServiceDep,
     tenant: TenantDep,
+    run: RunDep,
     namespace: Namespace = None,
     user_id: UserId = None,
     model_name: ModelName = None,
     context_window_max: WindowMax = None,
     recent_messages_limit: Annotated[int | None, Query(description="Keep only the newest N messages")] = None,
-) -> WorkingMemoryResponse:
-    view = service.get(
+) -> Response:
+    view = await run(
+        service.get,
         tenant,
         session_id,
         namespace=namespace,
@@ -73,37 +81,43 @@ def get_working_memory(
 
 
 @router.put("/v1/working-memory/{session_id}", response_model=WorkingMemoryResponse)
-def put_working_memory(
+async def put_working_memory(
     session_id: str,
     body: UpdateWorkingMemory,
-    response: Response,
     service: WorkingMemoryServiceDep,
     tenant: TenantDep,
+    run: RunDep,
     model_name: ModelName = None,
     context_window_max: WindowMax = None,
-) -> WorkingMemoryResponse:
+) -> Response:
     """Replace the session. Summarizes first when the messages outgrow the window (and an LLM is set).
 
     The `X-Agent-Memory-Summarization` header says whether a summary was made, and if not, why;
     `X-Agent-Memory-Promotion` whether the session's new memories reached long-term memory.
     """
-    view = service.put(
-        tenant, body.to_domain(session_id), model_name=model_name, context_window_max=context_window_max
+    view = await run(
+        service.put,
+        tenant,
+        body.to_domain(session_id),
+        model_name=model_name,
+        context_window_max=context_window_max,
     )
+    headers: dict[str, str] = {}
     if view.summarization is not None and view.summarization is not SummarizationStatus.NOT_NEEDED:
-        response.headers[SUMMARIZATION_HEADER] = view.summarization.value
+        headers[SUMMARIZATION_HEADER] = view.summarization.value
     if view.promotion is not None:
-        response.headers[PROMOTION_HEADER] = view.promotion
-    return _response(view)
+        headers[PROMOTION_HEADER] = view.promotion
+    return _response(view, headers)
 
 
 @router.delete("/v1/working-memory/{session_id}", response_model=AckResponse)
-def delete_working_memory(
+async def delete_working_memory(
     session_id: str,
     service: WorkingMemoryServiceDep,
     tenant: TenantDep,
+    run: RunDep,
     namespace: Namespace = None,
     user_id: UserId = None,
 ) -> AckResponse:
-    service.delete(tenant, session_id, namespace=namespace, user_id=user_id)
+    await run(service.delete, tenant, session_id, namespace=namespace, user_id=user_id)
     return AckResponse(status="ok")

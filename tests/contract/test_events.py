@@ -109,6 +109,43 @@ def test_missing_session_is_404_with_ams_detail(invoke: Invoke) -> None:
     assert body(response) == {"detail": "Session no-such-session not found"}
 
 
+def test_long_term_chain(invoke: Invoke) -> None:
+    # Given two memories created through the handler
+    created = invoke("long_term_create.json")
+    assert created["statusCode"] == 200, created["body"]
+    assert len(body(created)["stored_ids"]) == 2
+    # When they are searched, read, edited, used in a prompt, considered for forgetting and compacted
+    search = body(invoke("long_term_search.json"))
+    # (the fake embedder of the test container has no semantics: only the scope decides here)
+    assert search["total"] == 2 and {m["user_id"] for m in search["memories"]} == {"u1"}
+    hybrid = body(invoke("long_term_search_hybrid.json"))
+    assert hybrid["memories"][0]["entities"] == ["Lisbon"]
+    assert body(invoke("long_term_get.json"))["topics"] == ["travel"]
+    assert body(invoke("long_term_patch.json"))["text"] == "User prefers aisle seats on long flights"
+    assert body(invoke("long_term_get.json"))["topics"] == ["travel", "seating"]
+    prompt = body(invoke("memory_prompt.json"))
+    assert prompt["messages"][-1]["content"]["text"] == "Which seat should I book?"
+    assert "aisle seats" in prompt["messages"][-2]["content"]["text"]
+    forget = body(invoke("long_term_forget.json"))
+    assert forget == {"scanned": 2, "deleted": 0, "deleted_ids": [], "dry_run": True}
+    assert body(invoke("long_term_compact.json")) == {"status": "ok, 2 memories remaining after compaction"}
+    # Then deleting both by id removes them
+    assert body(invoke("long_term_delete.json")) == {"status": "ok, deleted 2 memories"}
+    assert invoke("long_term_get.json")["statusCode"] == 404
+
+
+def test_bad_filter_event_is_a_422_naming_the_filter(invoke: Invoke) -> None:
+    response = invoke("long_term_search_bad_filter.json")
+    assert response["statusCode"] == 422
+    assert body(response)["detail"][0]["loc"][:2] == ["body", "topics"]
+
+
+def test_every_event_file_is_used_by_a_test() -> None:
+    source = Path(__file__).read_text()
+    unused = [p.name for p in EVENTS.glob("*.json") if p.name not in source]
+    assert not unused, f"event files no test sends: {unused}"
+
+
 def test_importing_the_handler_loads_no_sdk_or_native_library() -> None:
     # A fresh interpreter: this test process has imported everything already.
     code = (

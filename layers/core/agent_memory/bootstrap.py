@@ -162,6 +162,12 @@ class Container:
             enabled=s.long_term_memory,
         )
 
+    def check_startup(self) -> None:
+        """Fail now, with the reason, on what would otherwise fail the first request that needs it:
+        an unreachable long-term store or an embedder whose dimension does not match the index."""
+        if self.settings.long_term_memory:
+            self.long_term_service.ensure_ready()
+
     def features(self) -> dict[str, bool]:
         llm = self.settings.llm_enabled
         return {

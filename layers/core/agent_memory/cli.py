@@ -97,9 +97,46 @@ def _invoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_startup() -> str | None:
+    """Build the configured adapters and prepare the long-term index; the problem, or None when ready.
+
+    A wrong setting or an embedding dimension that does not match the index stops the server here,
+    with the reason, instead of failing the first request that needs it.
+    """
+    from pydantic import ValidationError
+
+    from agent_memory.bootstrap import get_container
+    from agent_memory.domain.errors import AgentMemoryError
+
+    try:
+        get_container().check_startup()
+    except ValidationError as exc:
+        return f"invalid configuration: {exc}"
+    except AgentMemoryError as exc:
+        return f"cannot start: {exc.detail}"
+    return None
+
+
+def _init(args: argparse.Namespace) -> int:
+    problem = _check_startup()
+    if problem:
+        return _fail(problem)
+    from agent_memory.bootstrap import get_container
+
+    container = get_container()
+    print(
+        f"ready: long-term index for {container.embedder.model} "
+        f"({container.embedder.dimensions} dimensions) in {type(container.long_term_store).__name__}"
+    )
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn  # only `serve` needs it; the Lambda layer does not ship it
 
+    problem = _check_startup()
+    if problem:
+        return _fail(problem)
     if args.reload:
         uvicorn.run("agent_memory.http.app:create_app", factory=True, host=args.host, port=args.port, reload=True)
     else:
@@ -123,6 +160,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     serve.set_defaults(run=_serve)
+
+    init = commands.add_parser("init", help="check the configuration and create the long-term index")
+    init.set_defaults(run=_init)
 
     invoke = commands.add_parser("invoke", help="invoke a Lambda handler in-process with an event")
     invoke.add_argument("function", choices=sorted(FUNCTIONS), help="SAM logical id of the function")

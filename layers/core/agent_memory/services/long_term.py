@@ -96,6 +96,10 @@ class LongTermService:
     def store(self) -> LongTermStore:
         return self._ready_store()
 
+    def ensure_ready(self) -> None:
+        """Create the index if missing; ConfigurationError when its dimension is not the embedder's."""
+        self._ready_store()
+
     def _ready_store(self) -> LongTermStore:
         if not self._enabled:
             raise FeatureDisabledError("Long-term memory is disabled")

@@ -216,7 +216,7 @@ class SearchQuery(DomainModel):
     filters: SearchFilters = Field(default_factory=SearchFilters)
     text: str | None = None
     vector: list[float] | None = None
-    alpha: float = Field(default=0.7, ge=0, le=1)
+    alpha: float = Field(default=0.5, ge=0, le=1)
     distance_threshold: float | None = None
     limit: int = Field(default=10, ge=1)
     offset: int = Field(default=0, ge=0)

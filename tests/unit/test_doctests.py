@@ -1,0 +1,15 @@
+"""The examples in docstrings are part of the documentation: keep them true."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+from agent_memory.adapters import _fusion
+
+
+@pytest.mark.parametrize("module", [_fusion])
+def test_docstring_examples(module: object) -> None:
+    result = doctest.testmod(module)  # type: ignore[arg-type]
+    assert result.attempted > 0 and result.failed == 0

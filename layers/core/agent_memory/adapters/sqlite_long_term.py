@@ -513,8 +513,8 @@ class SqliteLongTermStore:
     ) -> list[tuple[int, float]]:
         """(rid, raw BM25) of the filtered keyword matches, best first: all of them, or the `top` best.
 
-        Limiting in SQL matters at scale: a common word matches most rows, and turning every match into
-        a Python tuple cost more than the search itself (100k records: ~300 ms → see bench/).
+        Hybrid search needs only its candidate pool, and limiting in SQL matters at scale: a common word
+        matches most rows, and turning every match into a Python tuple costs more than the search.
         """
         sql, args = self._keyword_sql(query)
         if not sql:
@@ -524,10 +524,6 @@ class SqliteLongTermStore:
             sql += " LIMIT ?"
             args.append(top)
         return [(rid, float(raw)) for rid, raw in conn.execute(sql, args)]
-
-    def _keyword_count(self, conn: sqlite3.Connection, query: SearchQuery) -> int:
-        sql, args = self._keyword_sql(query)
-        return int(conn.execute(f"SELECT COUNT(*) {sql}", args).fetchone()[0]) if sql else 0
 
     def _keyword_sql(self, query: SearchQuery) -> tuple[str, list[Any]]:
         """The FROM/WHERE of a filtered keyword match, or ("", []) when the text has no usable token."""
@@ -588,12 +584,12 @@ class SqliteLongTermStore:
         return self._results(conn, scored, SearchMode.SEMANTIC), len(dists)
 
     def _keyword(self, conn: sqlite3.Connection, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
-        matches = self._keyword_side(conn, query, top=query.offset + query.limit)
+        # All matches: the true total needs them, and a separate COUNT(*) measured slower than this.
+        matches = self._keyword_side(conn, query)
         page = matches[query.offset : query.offset + query.limit]
         norms = keyword_scores(dict(page), matches[0][1] if matches else None)
         scored = [(rid, 1.0 - norms[rid], norms[rid]) for rid, _ in page]
-        total = len(matches) if len(matches) < query.offset + query.limit else self._keyword_count(conn, query)
-        return self._results(conn, scored, SearchMode.KEYWORD), total
+        return self._results(conn, scored, SearchMode.KEYWORD), len(matches)
 
     def _hybrid(self, conn: sqlite3.Connection, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
         pool = hybrid_pool_size(query.limit, query.offset)

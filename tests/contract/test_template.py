@@ -26,7 +26,7 @@ def find_tool(name: str, env_var: str) -> str:
     message = f"{name} not found (looked at ${env_var}, .venv-tools/bin/{name}, PATH)"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{message}; CI must install it", pytrace=False)
-    pytest.skip(message)
+    pytest.skip(reason=message)
 
 
 def run(command: list[str]) -> subprocess.CompletedProcess[str]:

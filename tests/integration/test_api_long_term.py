@@ -249,3 +249,20 @@ def test_semantic_duplicates_are_merged_by_the_llm(tmp_path: Path, openai_stub) 
         listing = client.post("/v1/long-term-memory/search", json={"text": ""}).json()
         assert [m["text"] for m in listing["memories"]] == ["User likes green tea and drinks it every morning"]
         assert listing["memories"][0]["id"] == outcome["merged_ids"][0]
+
+
+def test_optimize_query_rewrites_with_the_llm_and_falls_back_on_failure(tmp_path: Path, openai_stub) -> None:  # type: ignore[no-untyped-def]
+    llm = OpenAILanguageModel(api_key="test", base_url=openai_stub.base_url, model="gpt-4o-mini")
+    container = Container(make_settings(tmp_path), embedder=FakeEmbedder(), language_model=llm)
+    with TestClient(create_app(container)) as client:
+        _create(client, _record("m1", "User drinks green tea"), deduplicate=False)
+        # Given the LLM rewrites a chatty question into the words the memory uses
+        openai_stub.script_chat("green tea")
+        body = {"text": "hey so what is it that I usually like to have in the morning?", "distance_threshold": 0.5}
+        found = client.post("/v1/long-term-memory/search", params={"optimize_query": "true"}, json=body).json()
+        assert [m["id"] for m in found["memories"]] == ["m1"]
+        assert "usually like to have" in openai_stub.requests[-1][1]["messages"][0]["content"]
+        # When the LLM fails, the original text is searched and the request still succeeds
+        openai_stub.script_chat({"status": 500}, {"status": 500})
+        response = client.post("/v1/long-term-memory/search", params={"optimize_query": "true"}, json=body)
+        assert response.status_code == 200 and response.json()["memories"] == []

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from agent_memory.adapters.openai_embedder import build_http_client, post_openai_json
+from agent_memory.adapters.openai_http import build_http_client, post_openai_json
 from agent_memory.domain.errors import DependencyUnavailableError
 from agent_memory.ports import ChatMessage, Completion
 

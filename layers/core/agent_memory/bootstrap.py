@@ -44,7 +44,6 @@ class Container:
                 self.__dict__[name] = value  # pre-fills the cached_property
         if language_model is not _UNSET:
             self.__dict__["language_model"] = language_model
-        self._lock = threading.RLock()
 
     # --- adapters ---------------------------------------------------------------------------------
     @cached_property
@@ -174,7 +173,6 @@ class Container:
             "long_term_memory": self.settings.long_term_memory,
             "llm": llm,
             "summarization": llm and self.settings.enable_working_memory_summarization,
-            "extraction": llm,
             "query_optimization": llm,
         }
 

@@ -38,7 +38,6 @@ class Settings(BaseSettings):
     openai_api_key: str | None = None
     openai_base_url: str = "https://api.openai.com/v1"
     generation_model: str = "gpt-4o-mini"
-    fast_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
 
     # --- behaviour --------------------------------------------------------------------------------
@@ -59,8 +58,6 @@ class Settings(BaseSettings):
     # --- tenancy ----------------------------------------------------------------------------------
     auth_mode: Literal["disabled"] = "disabled"
     default_tenant: str = "default"
-
-    log_level: str = "INFO"
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -122,13 +122,8 @@ class LanguageModel(Protocol):
     ) -> Completion: ...
 
 
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-
 __all__ = [
     "ChatMessage",
-    "Clock",
     "Completion",
     "Embedder",
     "LanguageModel",

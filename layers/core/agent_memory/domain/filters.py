@@ -184,6 +184,17 @@ class SearchFilters(DomainModel):
     last_accessed: DateTimeFilter | None = None
     event_date: DateTimeFilter | None = None
 
+    @classmethod
+    def for_scope(
+        cls, *, namespace: str | None = None, user_id: str | None = None, session_id: str | None = None
+    ) -> SearchFilters:
+        """Equality filters for the parts of a scope that are set; unset parts do not filter."""
+        return cls(
+            namespace=TagFilter(eq=namespace) if namespace else None,
+            user_id=TagFilter(eq=user_id) if user_id else None,
+            session_id=TagFilter(eq=session_id) if session_id else None,
+        )
+
     def is_empty(self) -> bool:
         return all(getattr(self, name) is None for name in type(self).model_fields)
 

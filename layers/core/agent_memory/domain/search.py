@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from agent_memory.domain.filters import DateTimeFilter, EnumFilter, SearchFilters, TagFilter
+from agent_memory.domain.filters import SearchFilters
 from agent_memory.domain.models import DomainModel, MemoryRecordResult, SearchMode
 
 
@@ -21,22 +21,14 @@ class RecencyWeights(DomainModel):
     half_life_created_days: float = 30.0
 
 
-class SearchRequest(DomainModel):
+class SearchRequest(SearchFilters):
+    """The filters (inherited from SearchFilters) plus what to search for and how to rank it."""
+
     text: str | None = None
     search_mode: SearchMode = SearchMode.SEMANTIC
     # 0.5, not AMS's 0.7: measured best on LoCoMo (bench/locomo.py); the 0.14 client never sends it.
     hybrid_alpha: float = Field(default=0.5, ge=0, le=1)
     text_scorer: str | None = Field(default=None, description="Accepted for compatibility; BM25 is used")
-    session_id: TagFilter | None = None
-    namespace: TagFilter | None = None
-    user_id: TagFilter | None = None
-    topics: TagFilter | None = None
-    entities: TagFilter | None = None
-    extraction_strategy: TagFilter | None = None
-    memory_type: EnumFilter | None = None
-    created_at: DateTimeFilter | None = None
-    last_accessed: DateTimeFilter | None = None
-    event_date: DateTimeFilter | None = None
     distance_threshold: float | None = Field(default=None, ge=0, le=2)
     limit: int = Field(default=10, ge=1, le=100)
     offset: int = Field(default=0, ge=0)
@@ -50,6 +42,7 @@ class SearchRequest(DomainModel):
     server_side_recency: bool | None = None
 
     def filters(self) -> SearchFilters:
+        """Just the filters, as the stores take them."""
         return SearchFilters(**{name: getattr(self, name) for name in SearchFilters.model_fields})
 
     def recency(self) -> RecencyWeights | None:

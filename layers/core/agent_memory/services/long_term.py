@@ -20,7 +20,7 @@ from agent_memory.domain.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
-from agent_memory.domain.filters import SearchFilters, SearchQuery, TagFilter
+from agent_memory.domain.filters import SearchFilters, SearchQuery
 from agent_memory.domain.models import MemoryRecord, MemoryRecordResult, WorkingMemory, utcnow
 from agent_memory.domain.search import SearchRequest, rerank_by_recency
 from agent_memory.ports import ChatMessage
@@ -154,7 +154,7 @@ class LongTermService:
         kept: list[MemoryRecord] = []
         seen: set[str] = set()
         for record in records:
-            digest = record.memory_hash or record.content_hash()
+            digest = record.memory_hash or record.content_hash()  # set by create(); kept for safety
             if record.extraction_strategy == "summary":
                 kept.append(record)
                 continue
@@ -194,7 +194,7 @@ class LongTermService:
             mode="semantic",
             vector=list(vector),
             distance_threshold=threshold,
-            filters=_scope_filters(record.namespace, record.user_id),
+            filters=SearchFilters.for_scope(namespace=record.namespace, user_id=record.user_id),
             limit=11,
         )
         neighbours, _ = self._store.search(query)
@@ -328,13 +328,6 @@ class LongTermService:
             m.model_copy(update={"persisted_at": now}) if m.id in promoted else m for m in memory.memories
         ]
         return memory.model_copy(update={"memories": memories})
-
-
-def _scope_filters(namespace: str | None, user_id: str | None) -> SearchFilters:
-    return SearchFilters(
-        namespace=TagFilter(eq=namespace) if namespace else None,
-        user_id=TagFilter(eq=user_id) if user_id else None,
-    )
 
 
 def _merged_text(answer: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from agent_memory.domain.filters import SearchFilters, SearchQuery, TagFilter
+from agent_memory.domain.filters import SearchFilters, SearchQuery
 from agent_memory.domain.models import DomainModel, MemoryRecordResult, MemoryTypeEnum
 from agent_memory.domain.search import RecencyWeights, recency_score
 
@@ -39,11 +39,7 @@ class Scope:
     session_id: str | None = None
 
     def filters(self) -> SearchFilters:
-        return SearchFilters(
-            namespace=TagFilter(eq=self.namespace) if self.namespace else None,
-            user_id=TagFilter(eq=self.user_id) if self.user_id else None,
-            session_id=TagFilter(eq=self.session_id) if self.session_id else None,
-        )
+        return SearchFilters.for_scope(namespace=self.namespace, user_id=self.user_id, session_id=self.session_id)
 
 
 class ForgetResult(DomainModel):

@@ -77,14 +77,16 @@ class WorkingMemoryService:
         self._promoter = promoter
 
     # --- lookups ----------------------------------------------------------------------------------
-    def _locate(self, tenant: str, session_id: str, namespace: str | None, user_id: str | None) -> SessionKey:
+    def _find(self, tenant: str, session_id: str, namespace: str | None, user_id: str | None) -> WorkingMemory:
+        """The session at the exact key, else the one live session with that id (AMS #235)."""
         key = SessionKey(tenant=tenant, session_id=session_id, namespace=namespace, user_id=user_id)
-        if self._store.get(key) is not None:
-            return key
-        resolved = self._store.resolve(tenant, session_id, namespace=namespace, user_id=user_id)
-        if resolved is None:
+        memory = self._store.get(key)
+        if memory is None:
+            resolved = self._store.resolve(tenant, session_id, namespace=namespace, user_id=user_id)
+            memory = self._store.get(resolved) if resolved is not None else None
+        if memory is None:
             raise NotFoundError(f"Session {session_id} not found")
-        return resolved
+        return memory
 
     def get(
         self,
@@ -97,13 +99,7 @@ class WorkingMemoryService:
         context_window_max: int | None = None,
         recent_messages_limit: int | None = None,
     ) -> WorkingMemoryView:
-        key = SessionKey(tenant=tenant, session_id=session_id, namespace=namespace, user_id=user_id)
-        memory = self._store.get(key)
-        if memory is None:
-            resolved = self._store.resolve(tenant, session_id, namespace=namespace, user_id=user_id)
-            memory = self._store.get(resolved) if resolved is not None else None
-        if memory is None:
-            raise NotFoundError(f"Session {session_id} not found")
+        memory = self._find(tenant, session_id, namespace, user_id)
         messages = memory.messages
         if recent_messages_limit is not None and recent_messages_limit > 0:
             messages = sorted(messages, key=lambda m: m.created_at)[-recent_messages_limit:]
@@ -159,27 +155,14 @@ class WorkingMemoryService:
         except DependencyUnavailableError as exc:
             return memory, f"deferred; reason={exc.dependency}-unavailable"
 
-    def append_messages(
-        self,
-        tenant: str,
-        key: SessionKey,
-        messages: Sequence[MemoryMessage],
-        *,
-        max_messages: int | None = None,
-        ttl_seconds: int | None = None,
-    ) -> WorkingMemory:
-        self._validate_messages(messages)
-        if key.tenant != tenant:
-            raise InvalidInputError("session key belongs to another tenant")
-        return self._store.append_messages(key, messages, max_messages=max_messages, ttl_seconds=ttl_seconds)
-
     def delete(self, tenant: str, session_id: str, *, namespace: str | None, user_id: str | None) -> None:
         """Idempotent, as in AMS: deleting a missing session is not an error."""
-        try:
-            key = self._locate(tenant, session_id, namespace, user_id)
-        except NotFoundError:
+        key = SessionKey(tenant=tenant, session_id=session_id, namespace=namespace, user_id=user_id)
+        if self._store.delete(key):
             return
-        self._store.delete(key)
+        resolved = self._store.resolve(tenant, session_id, namespace=namespace, user_id=user_id)
+        if resolved is not None:
+            self._store.delete(resolved)
 
     # --- helpers ----------------------------------------------------------------------------------
     def _requested_window(self, model_name: str | None, context_window_max: int | None) -> int | None:

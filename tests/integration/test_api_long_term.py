@@ -266,3 +266,26 @@ def test_optimize_query_rewrites_with_the_llm_and_falls_back_on_failure(tmp_path
         openai_stub.script_chat({"status": 500}, {"status": 500})
         response = client.post("/v1/long-term-memory/search", params={"optimize_query": "true"}, json=body)
         assert response.status_code == 200 and response.json()["memories"] == []
+
+
+def test_compact_merges_near_duplicates_through_the_llm(tmp_path: Path, openai_stub) -> None:  # type: ignore[no-untyped-def]
+    llm = OpenAILanguageModel(api_key="test", base_url=openai_stub.base_url, model="gpt-4o-mini")
+    container = Container(make_settings(tmp_path), embedder=FakeEmbedder(), language_model=llm)
+    with TestClient(create_app(container)) as client:
+        # Given near-duplicates stored without deduplication, and an unrelated memory
+        _create(
+            client,
+            _record("a", "User likes green tea", user_id="u"),
+            _record("b", "User likes green tea a lot", user_id="u"),
+            _record("c", "Quarterly revenue grew in Lisbon", user_id="u"),
+            deduplicate=False,
+        )
+        openai_stub.script_chat('{"text": "User likes green tea a lot"}')
+        # When the scope is compacted
+        status = client.post("/v1/long-term-memory/compact", params={"user_id": "u"}).json()["status"]
+        # Then the two became one merged record and the unrelated one is untouched
+        assert status == "ok, 2 memories remaining after compaction"
+        listing = client.post("/v1/long-term-memory/search", json={"text": ""}).json()
+        texts = sorted(m["text"] for m in listing["memories"])
+        assert texts == ["Quarterly revenue grew in Lisbon", "User likes green tea a lot"]
+        assert client.get("/v1/long-term-memory/a").status_code == 404

@@ -237,3 +237,28 @@ def test_llm_failure_during_summarization_keeps_everything(tmp_path: Path, opena
     assert response.status_code == 200
     assert response.headers["x-agent-memory-summarization"] == "skipped; reason=llm-unavailable"
     assert len(response.json()["messages"]) == 12
+
+
+def test_oversized_chunked_body_without_length_is_413(tmp_path: Path) -> None:
+    # A chunked upload declares no Content-Length: the limit must hold on what actually arrives
+    container = make_container(tmp_path, max_request_bytes=2000)
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(10):
+            yield b" " * 500
+
+    with TestClient(create_app(container)) as client:
+        response = client.put(
+            "/v1/working-memory/s1", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert "content-length" not in response.request.headers
+        assert response.status_code == 413
+        assert "5000 bytes" in response.json()["detail"]
+
+
+def test_delete_of_an_ambiguous_id_deletes_nothing(api: TestClient) -> None:
+    api.put("/v1/working-memory/s1", json={"user_id": "a"})
+    api.put("/v1/working-memory/s1", json={"user_id": "b"})
+    assert api.delete("/v1/working-memory/s1").json() == {"status": "ok"}
+    assert api.get("/v1/working-memory/s1", params={"user_id": "a"}).status_code == 200
+    assert api.get("/v1/working-memory/s1", params={"user_id": "b"}).status_code == 200

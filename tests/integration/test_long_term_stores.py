@@ -24,6 +24,7 @@ from agent_memory.adapters.sqlite_long_term import SqliteLongTermStore
 from agent_memory.domain.errors import ConfigurationError
 from agent_memory.domain.filters import DateTimeFilter, EnumFilter, SearchFilters, SearchQuery, TagFilter
 from agent_memory.domain.models import MemoryRecord, MemoryRecordResult, MemoryTypeEnum
+from agent_memory.domain.temporal import time_reference
 from agent_memory.ports import LongTermStore
 
 DIMS = 64
@@ -447,6 +448,51 @@ def test_filters_apply_before_top_k(store: LongTermStore) -> None:
     for mode in ("semantic", "keyword", "hybrid"):
         page, total = search(store, "t1", mode, "coffee tasting notes", filters=filters, limit=10)
         assert (sorted(texts(page)), total) == (sorted(r.text for r in needles), 3), mode
+
+
+# -- conversation context, mean vectors, time match ----------------------------------------------------
+
+
+def test_context_is_searched_by_keyword_below_own_text_and_never_returned(store: LongTermStore) -> None:
+    # Given an answer whose question is only in its context, and a record that says the word itself
+    answer = rec("It's a mix of drama and romance!", memory_type=MemoryTypeEnum.MESSAGE, session_id="s")
+    own = rec("My screenplay genre notes", memory_type=MemoryTypeEnum.SEMANTIC)
+    store.upsert("t1", [answer, own], EMBEDDER.embed_documents([answer.text, own.text]),
+                 ["Nate: What genre is your screenplay?", None])
+    # When searching by the word only the context holds
+    page, total = search(store, "t1", "keyword", "genre")
+    # Then both match, the record's own text weighs more, and the context is not part of any result
+    assert (texts(page), total) == ([own.text, answer.text], 2)
+    assert store.get("t1", [answer.id]) == [answer]
+    # And a required phrase must be in the record's own text
+    assert texts(search(store, "t1", "keyword", '"screenplay genre"')[0]) == [own.text]
+
+
+def test_a_shorter_vector_scores_its_inner_product(store: LongTermStore) -> None:
+    # The mean of two unit vectors (see the port): its score is the mean of the two cosine similarities
+    a, b = [1.0] + [0.0] * (DIMS - 1), [0.0, 1.0] + [0.0] * (DIMS - 2)
+    mean = [(x + y) / 2 for x, y in zip(a, b, strict=True)]
+    store.upsert("t1", [rec("mean"), rec("long")], [mean, [3.0 * x for x in a]])
+    page, _ = store.search(SearchQuery(tenant="t1", mode="semantic", vector=a, limit=2))
+    # "long" was scaled to unit length: cosine 1; "mean": (1 + 0) / 2
+    assert [(r.text, round(r.dist, 6)) for r in page] == [("long", 0.0), ("mean", 0.5)]
+
+
+def test_hybrid_lifts_records_dated_in_the_named_period(store: LongTermStore) -> None:
+    # Given three equally relevant records: one happened in May, one in July, one was written days after July
+    may = rec("went hiking", id="may", event_date=datetime(2023, 5, 12, tzinfo=UTC),
+              created_at=datetime(2023, 7, 2, tzinfo=UTC))  # event_date, not created_at, says when
+    july = rec("went hiking", id="july", event_date=datetime(2023, 7, 12, tzinfo=UTC))
+    after = rec("went hiking", id="after", created_at=datetime(2023, 8, 3, tzinfo=UTC))
+    put(store, "t1", may, july, after)
+    text = "hiking in July 2023"
+    # When searching with and without the period the text names
+    plain, _ = search(store, "t1", "hybrid", text)
+    timed, _ = search(store, "t1", "hybrid", text, time_window=time_reference(text))
+    # Then only the window moves the two July records ahead, and scores stay within [0, 1]
+    assert len({r.score for r in plain}) == 1
+    assert sorted(r.id for r in timed[:2]) == ["after", "july"] and timed[2].id == "may"
+    assert timed[0].score == pytest.approx(1.0) and timed[2].score == pytest.approx(1 / 1.3)
 
 
 def test_dimension_mismatch_is_a_configuration_error(store: LongTermStore) -> None:

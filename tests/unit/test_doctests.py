@@ -7,9 +7,10 @@ import doctest
 import pytest
 
 from agent_memory.adapters import _fusion
+from agent_memory.domain import temporal
 
 
-@pytest.mark.parametrize("module", [_fusion])
+@pytest.mark.parametrize("module", [_fusion, temporal])
 def test_docstring_examples(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0

@@ -24,10 +24,12 @@ from agent_memory.adapters.opensearch_long_term import (
     OpenSearchLongTermStore,
     distance_from_score,
     index_body,
+    min_score_for_distance,
 )
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError
 from agent_memory.domain.filters import DateTimeFilter, EnumFilter, SearchFilters, SearchQuery, TagFilter
 from agent_memory.domain.models import MemoryRecord, MemoryTypeEnum
+from agent_memory.domain.temporal import time_reference
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 T0_MS = 1_735_689_600_000
@@ -121,7 +123,7 @@ def rec(record_id: str, text: str = "likes tea", **fields: Any) -> MemoryRecord:
 
 def test_ensure_ready_creates_the_knn_index_with_the_documented_mapping() -> None:
     # Checked against https://docs.opensearch.org/latest/mappings/supported-field-types/knn-methods-engines/
-    # (hnsw/faiss method object), .../knn-spaces/ (cosinesimil), .../mappings/supported-field-types/object/
+    # (hnsw/faiss method object), .../knn-spaces/ (innerproduct), .../mappings/supported-field-types/object/
     # ("enabled": false keeps `record` in _source only) and .../analyzers/custom-analyzer/.
     store, client = make_store(exists=False, dimension=384)
     store.ensure_ready(384)
@@ -166,12 +168,13 @@ def test_ensure_ready_creates_the_knn_index_with_the_documented_mapping() -> Non
                             "event_date": date,
                             "persisted_at": date,
                             "text": {"type": "text", "analyzer": "memory_text"},
+                            "context": {"type": "text", "analyzer": "memory_text"},
                             "written_at": {"type": "long"},
                             "record": {"type": "object", "enabled": False},
                             "vector": {
                                 "type": "knn_vector",
                                 "dimension": 384,
-                                "method": {"name": "hnsw", "space_type": "cosinesimil", "engine": "faiss"},
+                                "method": {"name": "hnsw", "space_type": "innerproduct", "engine": "faiss"},
                             },
                         },
                     },
@@ -206,7 +209,7 @@ def test_semantic_search_sends_an_efficient_filter_knn_query_and_counts_filtered
     # (`filter` inside the knn clause) and https://docs.opensearch.org/latest/query-dsl/compound/bool/.
     store, client = make_store()
     near, far = rec("a"), rec("b")
-    client.replies["search"] = [hits(hit(near, 0.95), hit(far, 0.5), total=2)]
+    client.replies["search"] = [hits(hit(near, 1.9), hit(far, 1.0), total=2)]  # inner products 0.9 and 0
     client.replies["count"] = [{"count": 7}]
     filters = SearchFilters(
         namespace=TagFilter(eq="ns"),
@@ -264,15 +267,23 @@ def test_semantic_search_with_a_threshold_is_a_radial_search() -> None:
     query = SearchQuery(tenant="t1", mode="semantic", vector=[1, 0, 0], distance_threshold=0.3, offset=0, limit=5)
     page, total = store.search(query)
     knn = client.bodies("search")[0]["query"]["knn"]["vector"]
-    assert "k" not in knn and knn["min_score"] == pytest.approx(0.85)  # (2 - 0.3) / 2
+    assert "k" not in knn and knn["min_score"] == pytest.approx(1.7)  # inner product 0.7 → score 0.7 + 1
     assert client.bodies("count") == []
     assert (len(page), total) == (1, 12)
 
 
-@pytest.mark.parametrize(("score", "dist"), [(1.0, 0.0), (0.75, 0.5), (0.5, 1.0), (0.0, 2.0), (1.0000001, 0.0)])
-def test_cosinesimil_score_converts_back_to_cosine_distance(score: float, dist: float) -> None:
-    # https://docs.opensearch.org/latest/mappings/supported-field-types/knn-spaces/: score = (2 - d) / 2
+@pytest.mark.parametrize(
+    ("score", "dist"), [(2.0, 0.0), (1.5, 0.5), (1.0, 1.0), (2 / 3, 1.5), (0.5, 2.0), (0.0, 2.0), (2.0000001, 0.0)]
+)
+def test_innerproduct_score_converts_back_to_distance(score: float, dist: float) -> None:
+    # https://docs.opensearch.org/latest/mappings/supported-field-types/knn-spaces/, innerproduct (faiss):
+    # d = -ip; score = 1 / (1 + d) when d >= 0, else -d + 1. Our dist is 1 - ip.
     assert distance_from_score(score) == pytest.approx(dist)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.3, 1.0, 1.2, 2.0])
+def test_radial_min_score_is_the_score_at_the_threshold(threshold: float) -> None:
+    assert distance_from_score(min_score_for_distance(threshold)) == pytest.approx(threshold)
 
 
 def test_keyword_search_requires_phrases_ors_words_and_normalises_by_max_score() -> None:
@@ -291,7 +302,16 @@ def test_keyword_search_requires_phrases_ors_words_and_normalises_by_max_score()
                 "bool": {
                     "filter": [{"term": {"tenant": "t1"}}],
                     "must": [{"match_phrase": {"text": "New York"}}],
-                    "should": [{"match": {"text": {"query": "pizza b c NEAR", "operator": "or"}}}],
+                    "should": [
+                        {
+                            "multi_match": {
+                                "query": "pizza b c NEAR",
+                                "fields": ["text^2", "context"],
+                                "type": "most_fields",
+                                "operator": "or",
+                            }
+                        }
+                    ],
                 }
             },
         }
@@ -327,7 +347,7 @@ def test_hybrid_fetches_candidate_pools_from_both_sides_and_fuses_them() -> None
     store, client = make_store()
     both, vector_only, keyword_only = rec("both"), rec("vec"), rec("kw")
     client.replies["search"] = [
-        hits(hit(both, 0.9), hit(vector_only, 0.8), total=2),
+        hits(hit(both, 1.9), hit(vector_only, 1.8), total=2),
         hits(hit(keyword_only, 4.0), hit(both, 2.0), total=2, max_score=4.0),
     ]
     client.replies["count"] = [{"count": 40}]
@@ -340,6 +360,25 @@ def test_hybrid_fetches_candidate_pools_from_both_sides_and_fuses_them() -> None
     assert [(r.id, r.score) for r in page] == [("both", 0.75), ("kw", 0.5), ("vec", 0.0)]
     assert all(r.score_type == "hybrid" and r.dist == pytest.approx(1 - (r.score or 0)) for r in page)
     assert total == 40
+
+
+def test_hybrid_lifts_candidates_dated_in_the_period_the_text_names() -> None:
+    store, client = make_store()
+    in_july = rec("july", event_date=datetime(2023, 7, 20, tzinfo=UTC))
+    reported_later = rec("late", created_at=datetime(2023, 8, 5, tzinfo=UTC))  # within the week of grace
+    in_may = rec("may", event_date=datetime(2023, 5, 2, tzinfo=UTC), created_at=datetime(2023, 7, 10, tzinfo=UTC))
+    client.replies["search"] = [
+        hits(hit(in_may, 1.9), hit(in_july, 1.8), hit(reported_later, 1.7), total=3),
+        hits(total=0),
+    ]
+    client.replies["count"] = [{"count": 3}]
+    query = SearchQuery(
+        tenant="t1", mode="hybrid", text="what in July 2023", vector=[1, 0, 0], alpha=0.5,
+        time_window=time_reference("what in July 2023"),
+    )
+    page, _ = store.search(query)
+    # may: 0.5 * 1; july: 0.5 * 0.5 + 0.3; late: 0 + 0.3; all over 1.3. event_date wins over created_at.
+    assert [(r.id, round(r.score or 0, 3)) for r in page] == [("july", 0.423), ("may", 0.385), ("late", 0.231)]
 
 
 # -- writes ---------------------------------------------------------------------------------------
@@ -361,6 +400,7 @@ def test_domain_upsert_uses_tenant_scoped_ids_and_waits_for_refresh() -> None:
         "tenant": "t1",
         "memory_id": "a",
         "text": "likes tea",
+        "context": None,
         "namespace": None,
         "user_id": None,
         "session_id": None,
@@ -528,3 +568,23 @@ def test_factory_rejects_basic_auth_without_credentials() -> None:
         OpenSearchLongTermStore.from_settings_values(
             "http://localhost:9200", "memories", "basic", "es", None, None, None, 3
         )
+
+
+def test_upsert_writes_the_context_and_scales_long_vectors_to_unit_length() -> None:
+    store, client = make_store(serverless=False)
+    client.replies["bulk"] = [{"errors": False, "items": [{"index": {"_id": "t1:a", "status": 201}}] * 2}]
+    store.upsert("t1", [rec("a"), rec("b")], [[3.0, 4.0, 0.0], [0.3, 0.4, 0.0]], ["Q: what tea?", None])
+    _, doc_a, _, doc_b = client.bodies("bulk")[0]
+    assert (doc_a["context"], doc_a["vector"]) == ("Q: what tea?", pytest.approx([0.6, 0.8, 0.0]))
+    # a shorter vector (the mean of two unit vectors) is kept as it is: its inner product is the mean
+    assert (doc_b["context"], doc_b["vector"]) == (None, pytest.approx([0.3, 0.4, 0.0]))
+
+
+def test_touch_keeps_the_context() -> None:
+    store, client = make_store(serverless=False)
+    source = {**hit(rec("a"))["_source"], "vector": [1.0, 0.0, 0.0], "context": "before"}
+    client.replies["search"] = [hits({"_id": "t1:a", "_score": None, "_source": source})]
+    client.replies["bulk"] = [{"errors": False, "items": [{"index": {"_id": "t1:a", "status": 200}}]}]
+    store.touch("t1", ["a"], T0)
+    _, doc = client.bodies("bulk")[0]
+    assert doc["context"] == "before" and doc["vector"] == [1.0, 0.0, 0.0]

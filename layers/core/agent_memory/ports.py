@@ -79,8 +79,20 @@ class LongTermStore(Protocol):
     def ensure_ready(self, dimensions: int) -> None:
         """Create the index/tables if missing; raise ConfigurationError on a dimension mismatch."""
 
-    def upsert(self, tenant: str, records: Sequence[MemoryRecord], vectors: Sequence[Sequence[float]]) -> None:
-        """Insert or replace by id; readable by the next get/search call (read-your-writes)."""
+    def upsert(
+        self,
+        tenant: str,
+        records: Sequence[MemoryRecord],
+        vectors: Sequence[Sequence[float]],
+        contexts: Sequence[str | None] | None = None,
+    ) -> None:
+        """Insert or replace by id; readable by the next get/search call (read-your-writes).
+
+        Vectors are unit length, or shorter (the mean of two unit vectors); similarity is their inner
+        product with the unit query vector, and a longer vector is scaled to unit length. `contexts`
+        (one per record, or None) is text indexed for keyword search at a lower weight than the record's
+        own text, and never returned.
+        """
 
     def get(self, tenant: str, ids: Sequence[str]) -> list[MemoryRecord]: ...
 

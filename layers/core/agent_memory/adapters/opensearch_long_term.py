@@ -2,20 +2,27 @@
 
 One index holds every tenant; every query carries a `tenant` term, so no query reaches another tenant.
 
-Mapping (`index_body`): `vector` is a knn_vector, HNSW, `cosinesimil`, engine `faiss` by default. Faiss is
-the engine OpenSearch defaults to, the one AOSS vector collections are built around, and supports
+Mapping (`index_body`): `vector` is a knn_vector, HNSW, `innerproduct`, engine `faiss` by default. Faiss
+is the engine OpenSearch defaults to, the one AOSS vector collections are built around, and supports
 efficient filtering (filters applied during the k-NN search, so a restrictive filter never loses results
-to unfiltered neighbours); nmslib is deprecated. Faiss accepts `cosinesimil` from OpenSearch 2.19; pass
-`engine="lucene"` for older domains (Lucene has had cosine and efficient filtering since 2.4).
+to unfiltered neighbours); nmslib is deprecated. Pass `engine="lucene"` for Lucene (inner product since
+2.13, efficient filtering since 2.4).
 
-Score → distance: for `cosinesimil` the k-NN score is `(2 - d) / 2` with `d = 1 - cos` (docs: "Spaces",
-https://docs.opensearch.org/latest/mappings/supported-field-types/knn-spaces/). Since 2.19 all engines
-share that formula (opensearch-project/documentation-website#9077, k-NN#2375); Lucene always used it.
-So `dist = 2 - 2 * score`, the AMS cosine distance. `distance_threshold` becomes a radial search with
-`min_score = (2 - threshold) / 2`.
+Why inner product, not cosine: stored vectors are unit length, or the mean of two unit vectors for a
+message with conversation context (see the LongTermStore port). The inner product with the unit query is
+then the mean of the two cosine similarities, which is what we rank by; `cosinesimil` would re-normalise
+the mean and rank differently from the SQLite store. For unit vectors the two spaces agree.
+
+Score → distance: for `innerproduct` the k-NN score of inner product `ip` is `ip + 1` when `ip >= 0` and
+`1 / (1 - ip)` otherwise, for faiss and Lucene alike (docs: "Spaces",
+https://docs.opensearch.org/latest/mappings/supported-field-types/knn-spaces/). `distance_from_score`
+inverts it to `dist = 1 - ip`, the AMS cosine distance for unit vectors; `distance_threshold` becomes a
+radial search with the matching `min_score` (`min_score_for_distance`).
 
 Text is analysed like SQLite's FTS5 `porter unicode61 remove_diacritics` tokenizer (standard tokenizer,
-lowercase, asciifolding, porter_stem), so keyword results agree across the two stores.
+lowercase, asciifolding, porter_stem), so keyword results agree across the two stores. A record's
+conversation context is a second text field, `context`; keyword queries search both with `most_fields`,
+`text` boosted 2 to match SQLite's column weights.
 
 Amazon OpenSearch Serverless, vector search collections (`serverless=True`):
   * custom document ids are rejected in index/create requests ("Document ID is not supported in
@@ -38,6 +45,7 @@ JSON keeps microseconds).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,6 +56,7 @@ from urllib.parse import urlparse
 from agent_memory.adapters._fusion import (
     fuse_hybrid,
     hybrid_pool_size,
+    in_period,
     keyword_scores,
     parse_keyword_query,
     similarity,
@@ -71,6 +80,8 @@ KEYWORD_FIELDS = (
 )
 DOC_DATE_FIELDS = ("created_at", "last_accessed", "updated_at", "event_date", "persisted_at")
 SOURCE_FIELDS = ["memory_id", "written_at", "record"]
+# Keyword relevance: a record's own text counts twice its conversation context (as in SQLite).
+KEYWORD_TEXT_BOOST = 2.0
 MAX_RESULTS = 10_000  # OpenSearch's default index.max_result_window and the k-NN `k` ceiling
 
 
@@ -84,12 +95,13 @@ def index_body(dimensions: int, engine: str = "faiss") -> dict[str, Any]:
     properties: dict[str, Any] = {name: {"type": "keyword"} for name in KEYWORD_FIELDS}
     properties.update({name: {"type": "date", "format": "epoch_millis"} for name in DOC_DATE_FIELDS})
     properties["text"] = {"type": "text", "analyzer": "memory_text"}
+    properties["context"] = {"type": "text", "analyzer": "memory_text"}
     properties["written_at"] = {"type": "long"}
     properties["record"] = {"type": "object", "enabled": False}
     properties["vector"] = {
         "type": "knn_vector",
         "dimension": dimensions,
-        "method": {"name": "hnsw", "space_type": "cosinesimil", "engine": engine},
+        "method": {"name": "hnsw", "space_type": "innerproduct", "engine": engine},
     }
     return {
         "settings": {
@@ -154,7 +166,7 @@ def knn_body(query: SearchQuery, size: int) -> dict[str, Any]:
     if query.distance_threshold is None:
         knn["k"] = size
     else:
-        knn["min_score"] = min(1.0, max(0.0, (2.0 - query.distance_threshold) / 2.0))
+        knn["min_score"] = min_score_for_distance(query.distance_threshold)
     knn["filter"] = filter_query(query.tenant, query.filters)
     return {
         "size": size,
@@ -170,7 +182,14 @@ def keyword_body(query: SearchQuery, *, start: int, size: int) -> dict[str, Any]
     parsed = parse_keyword_query(query.text)
     if parsed.is_empty:
         return None
-    words = {"match": {"text": {"query": " ".join(parsed.words), "operator": "or"}}}
+    words = {
+        "multi_match": {
+            "query": " ".join(parsed.words),
+            "fields": [f"text^{KEYWORD_TEXT_BOOST:g}", "context"],
+            "type": "most_fields",
+            "operator": "or",
+        }
+    }
     bool_query = filter_query(query.tenant, query.filters)["bool"]
     if parsed.phrases:
         bool_query["must"] = [{"match_phrase": {"text": " ".join(phrase)}} for phrase in parsed.phrases]
@@ -199,8 +218,31 @@ def list_body(query: SearchQuery) -> dict[str, Any]:
 
 
 def distance_from_score(score: float) -> float:
-    """Cosine distance from a `cosinesimil` k-NN score: score = (2 - d) / 2, so d = 2 - 2 * score."""
-    return min(2.0, max(0.0, 2.0 - 2.0 * score))
+    """Distance `1 - ip` from an `innerproduct` k-NN score (`ip + 1` for ip >= 0, else `1 / (1 - ip)`)."""
+    if score <= 0:
+        return 2.0
+    ip = score - 1.0 if score >= 1.0 else 1.0 - 1.0 / score
+    return min(2.0, max(0.0, 1.0 - ip))
+
+
+def min_score_for_distance(threshold: float) -> float:
+    """The k-NN score of inner product `1 - threshold`: radial search keeps dist <= threshold."""
+    ip = 1.0 - threshold
+    return ip + 1.0 if ip >= 0 else 1.0 / (1.0 - ip)
+
+
+def _at_most_unit(vector: Sequence[float]) -> list[float]:
+    """The vector as floats, scaled down to unit length if longer (see the LongTermStore port)."""
+    values = [float(v) for v in vector]
+    norm = math.sqrt(sum(v * v for v in values))
+    return [v / norm for v in values] if norm > 1.0 + 1e-6 else values
+
+
+def _happened(source: dict[str, Any]) -> datetime:
+    """When a hit's record happened, for the time match: event_date, else created_at."""
+    record = source["record"]
+    value = record.get("event_date") or record["created_at"]
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _ids_query(tenant: str, ids: Sequence[str]) -> dict[str, Any]:
@@ -336,11 +378,14 @@ class OpenSearchLongTermStore:
             hits += self._search(body)["hits"]["hits"]
         return hits
 
-    def _document(self, tenant: str, record: MemoryRecord, vector: Sequence[float]) -> dict[str, Any]:
+    def _document(
+        self, tenant: str, record: MemoryRecord, vector: Sequence[float], context: str | None
+    ) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "tenant": tenant,
             "memory_id": record.id,
             "text": record.text,
+            "context": context or None,
             "namespace": record.namespace or None,
             "user_id": record.user_id or None,
             "session_id": record.session_id or None,
@@ -414,16 +459,26 @@ class OpenSearchLongTermStore:
             )
         self._dims = dimensions
 
-    def upsert(self, tenant: str, records: Sequence[MemoryRecord], vectors: Sequence[Sequence[float]]) -> None:
-        if len(records) != len(vectors):
-            raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
-        latest = {record.id: (record, vector) for record, vector in zip(records, vectors, strict=True)}
-        for _, vector in latest.values():
+    def upsert(
+        self,
+        tenant: str,
+        records: Sequence[MemoryRecord],
+        vectors: Sequence[Sequence[float]],
+        contexts: Sequence[str | None] | None = None,
+    ) -> None:
+        if len(records) != len(vectors) or (contexts is not None and len(contexts) != len(records)):
+            raise ValueError(f"{len(records)} records but {len(vectors)} vectors / contexts")
+        given = contexts if contexts is not None else [None] * len(records)
+        latest = {
+            record.id: (record, _at_most_unit(vector), context)
+            for record, vector, context in zip(records, vectors, given, strict=True)
+        }
+        for _, vector, _ in latest.values():
             self._check_dims(len(vector), "vector to store")
         stale: list[str] = []
         if self._serverless and latest:
             stale = [hit["_id"] for hit in self._hits_by_ids(tenant, list(latest))]
-        self._write(tenant, [self._document(tenant, r, v) for r, v in latest.values()], stale)
+        self._write(tenant, [self._document(tenant, r, v, c) for r, v, c in latest.values()], stale)
 
     def get(self, tenant: str, ids: Sequence[str]) -> list[MemoryRecord]:
         newest = _newest_per_id(self._hits_by_ids(tenant, ids))
@@ -453,7 +508,8 @@ class OpenSearchLongTermStore:
         for hit in _newest_per_id(hits).values():
             record = MemoryRecord.model_validate(hit["_source"]["record"])
             record = record.model_copy(update={"last_accessed": when, "access_count": record.access_count + 1})
-            docs.append(self._document(tenant, record, hit["_source"]["vector"]))
+            source = hit["_source"]
+            docs.append(self._document(tenant, record, source["vector"], source.get("context")))
         stale = [hit["_id"] for hit in hits] if self._serverless else []
         self._write(tenant, docs, stale)
 
@@ -534,7 +590,10 @@ class OpenSearchLongTermStore:
             sources.setdefault(key, hit["_source"])
             raw.setdefault(key, float(hit["_score"]))
         keyword_pool = keyword_scores(raw, keyword_response["hits"].get("max_score") if keyword_response else None)
-        fused = fuse_hybrid(vector_pool, keyword_pool, query.alpha)
+        time_matched = None
+        if query.time_window is not None:
+            time_matched = in_period(query.time_window, {key: _happened(src) for key, src in sources.items()})
+        fused = fuse_hybrid(vector_pool, keyword_pool, query.alpha, time_matched=time_matched)
 
         if query.distance_threshold is None:
             total = vector_total  # every filtered record is a vector match, keyword matches included

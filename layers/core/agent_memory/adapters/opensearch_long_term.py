@@ -80,6 +80,7 @@ KEYWORD_FIELDS = (
 )
 DOC_DATE_FIELDS = ("created_at", "last_accessed", "updated_at", "event_date", "persisted_at")
 SOURCE_FIELDS = ["memory_id", "written_at", "record"]
+SPACE_TYPE = "innerproduct"  # see the module docstring
 # Keyword relevance: a record's own text counts twice its conversation context (as in SQLite).
 KEYWORD_TEXT_BOOST = 2.0
 MAX_RESULTS = 10_000  # OpenSearch's default index.max_result_window and the k-NN `k` ceiling
@@ -101,7 +102,7 @@ def index_body(dimensions: int, engine: str = "faiss") -> dict[str, Any]:
     properties["vector"] = {
         "type": "knn_vector",
         "dimension": dimensions,
-        "method": {"name": "hnsw", "space_type": "innerproduct", "engine": engine},
+        "method": {"name": "hnsw", "space_type": SPACE_TYPE, "engine": engine},
     }
     return {
         "settings": {
@@ -449,12 +450,21 @@ class OpenSearchLongTermStore:
                         raise
             mapping = self._client.indices.get_mapping(index=self._index)
         properties = next(iter(mapping.values()))["mappings"].get("properties", {})
-        stored = properties.get("vector", {}).get("dimension")
+        vector = properties.get("vector", {})
+        stored = vector.get("dimension")
         if stored is not None and int(stored) != dimensions:
             raise ConfigurationError(
                 f"OpenSearch index '{self._index}' was built with {stored}-dim vectors but the embedder "
                 f"produces {dimensions}; use the embedding model the index was built with, or set "
                 "OPENSEARCH_INDEX to a new index (existing memories must be re-embedded)",
+                "opensearch",
+            )
+        space = vector.get("method", {}).get("space_type")
+        if space is not None and space != SPACE_TYPE:
+            raise ConfigurationError(
+                f"OpenSearch index '{self._index}' scores vectors with '{space}', but this version needs "
+                f"'{SPACE_TYPE}' (see opensearch_long_term.py); set OPENSEARCH_INDEX to a new index and "
+                "re-index the memories",
                 "opensearch",
             )
         self._dims = dimensions

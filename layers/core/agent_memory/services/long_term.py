@@ -256,7 +256,7 @@ class LongTermService:
             if record.memory_type == MemoryTypeEnum.MESSAGE and record.session_id:
                 sessions.setdefault((record.namespace, record.user_id, record.session_id), []).append(i)
         batch_ids = {r.id for r in records}
-        for (_namespace, _user_id, _session_id), positions in sessions.items():
+        for positions in sessions.values():
             positions.sort(key=lambda i: records[i].created_at)  # stable: ties keep batch order
             history = self._messages_before(tenant, records[positions[0]], batch_ids)
             for i in positions:

@@ -77,6 +77,24 @@ async def test_created_memory_is_found_by_the_very_next_search(client: MemoryAPI
     assert 0 <= best.dist < results.memories[1].dist
 
 
+async def test_a_message_is_found_through_the_question_before_it(client: MemoryAPIClient) -> None:
+    # Given the same answer stored twice as message memories: once right after its question in a
+    # session, once in a session of its own
+    question = record("Nate: What genre is your screenplay?", memory_type="message", session_id="s1", namespace="c")
+    answered = record("Joanna: A mix of drama and romance!", memory_type="message", session_id="s1", namespace="c")
+    alone = record("Joanna: A mix of drama and romance!", memory_type="message", session_id="s2", namespace="c")
+    await _create(client, question, answered)
+    await _create(client, alone)
+    # When searching with the question's words (the 0.14 client searches semantically)
+    results = await client.search_long_term_memory(text="screenplay genre", namespace=Namespace(eq="c"), limit=3)
+    # Then the answer indexed with its question ranks above the same text without one, text unchanged
+    order = [m.id for m in results.memories]
+    assert order.index(answered.id) < order.index(alone.id)
+    found = {m.id: m for m in results.memories}
+    assert found[answered.id].text == found[alone.id].text == "Joanna: A mix of drama and romance!"
+    assert found[answered.id].dist < found[alone.id].dist
+
+
 async def test_get_long_term_memory_round_trips_the_record(client: MemoryAPIClient) -> None:
     # Given a fully specified episodic record
     event = datetime(2025, 5, 1, 10, 0, tzinfo=UTC)

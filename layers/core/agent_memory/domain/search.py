@@ -64,7 +64,7 @@ class SearchRequest(SearchFilters):
     def store_mode(self) -> Literal["semantic", "keyword", "hybrid", "list"]:
         if not (self.text or "").strip():
             return "list"
-        return self.search_mode.value  # type: ignore[return-value]
+        return self.search_mode.value
 
 
 def _pick(value: float | None, default: float) -> float:

@@ -38,7 +38,7 @@ def _limit_body_size(app: FastAPI) -> None:
     """Refuse bodies over MAX_REQUEST_BYTES with 413 before anything parses them."""
 
     @app.middleware("http")
-    async def limit(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def limit(request: Request, call_next):
         limit_bytes = app.state.container.settings.max_request_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit_bytes:

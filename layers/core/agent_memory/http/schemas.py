@@ -83,7 +83,7 @@ class ExtractedMemoryRecord(MemoryRecord):
     Server-side defaults differ from the client's: `memory_type` semantic, `discrete_memory_extracted` t.
     """
 
-    id: str  # type: ignore[assignment]
+    id: str
     memory_type: MemoryTypeEnum = MemoryTypeEnum.SEMANTIC
     discrete_memory_extracted: Literal["t", "f"] = "t"
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from agent_memory.adapters.fake_embedder import FakeEmbedder
 from agent_memory.adapters.openai_embedder import OpenAIEmbedder
 from agent_memory.adapters.openai_llm import OpenAILanguageModel
-from agent_memory.domain.errors import DependencyUnavailableError
+from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError
 from agent_memory.ports import ChatMessage
 from agent_memory.services.structured_output import complete_json
 
@@ -61,6 +61,18 @@ def test_embeddings_ask_for_the_configured_dimensions_with_the_api_key(openai_st
     assert openai_stub.requests[0][1]["dimensions"] == 256
     assert openai_stub.headers[0]["Authorization"] == "Bearer sk-stub"
     assert len(vector) == 256
+
+
+def test_embeddings_of_other_models_never_send_dimensions_but_check_them(openai_stub):
+    # Given a compatible server whose model is not an OpenAI text-embedding-3 (such servers often
+    # reject the `dimensions` field), configured with the size its model produces
+    openai_stub.native_dimensions = 48
+    local = embedder(openai_stub, model="nomic-embed-text", dimensions=48)
+    # Then the request names no size and the answer is checked against the configured one
+    assert len(local.embed_query("hello")) == 48
+    assert "dimensions" not in openai_stub.requests[0][1]
+    with pytest.raises(ConfigurationError, match="returned 48-dimensional vectors, not 64"):
+        embedder(openai_stub, model="nomic-embed-text", dimensions=64).embed_query("hello")
 
 
 def test_embeddings_large_batches_travel_in_several_requests(openai_stub):
@@ -175,3 +187,28 @@ def test_complete_json_gives_up_cleanly_after_three_bad_answers(openai_stub):
     with pytest.raises(DependencyUnavailableError, match="after 3 attempts"):
         complete_json(llm(openai_stub), USER, Summary.model_validate)
     assert len(openai_stub.requests) == 3
+
+
+# --- wiring -----------------------------------------------------------------------------------------
+
+
+def test_embedding_base_url_sends_embeddings_there_and_chat_to_openai_base_url(openai_stub, tmp_path):
+    from agent_memory.bootstrap import Container
+    from tests.fixtures.app import make_settings
+
+    # Given embeddings served by one OpenAI-compatible server and the LLM by another address
+    settings = make_settings(
+        tmp_path,
+        embedding_provider="openai",
+        embedding_model="text-embedding-3-small",
+        embedding_base_url=openai_stub.base_url,
+        openai_base_url="http://127.0.0.1:9/v1",  # discard port: nothing listens
+        openai_api_key="sk-stub",
+    )
+    container = Container(settings)
+    # When each model is used
+    assert len(container.embedder.embed_query("hello")) == 1536
+    with pytest.raises(DependencyUnavailableError):
+        container.language_model.complete(USER)  # type: ignore[union-attr]
+    # Then only the embedding request reached the embedding server
+    assert openai_stub.paths() == ["/v1/embeddings"]

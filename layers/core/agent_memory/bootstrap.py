@@ -68,7 +68,7 @@ class Container:
 
             return OpenAIEmbedder(
                 api_key=s.openai_api_key or "",
-                base_url=s.openai_base_url,
+                base_url=s.embedding_base_url or s.openai_base_url,
                 model=s.embedding_model or "text-embedding-3-small",
                 dimensions=s.embedding_dimensions,
                 timeout_seconds=s.embedding_timeout_seconds,

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     embedding_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     openai_api_key: str | None = None
     openai_base_url: str = "https://api.openai.com/v1"
+    # Where EMBEDDING_PROVIDER=openai sends embeddings; OPENAI_BASE_URL when unset. Lets a local
+    # OpenAI-compatible embedding server serve a stronger model while the LLM stays elsewhere.
+    embedding_base_url: str | None = None
     generation_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
 

@@ -43,8 +43,10 @@ class OpenAIEmbedder:
             )
         self.model = model
         self.dimensions = dimensions or known or 0
-        # Sent only when configured: older models and many compatible servers reject the field.
-        self._requested_dimensions = dimensions
+        # OpenAI documents `dimensions` for text-embedding-3 models only; older models and many
+        # compatible servers (serving other models) reject it. Elsewhere the configured size is only
+        # what the answer is checked against.
+        self._requested_dimensions = dimensions if model.startswith("text-embedding-3") else None
         self._api_key = api_key
         self._url = base_url.rstrip("/") + "/embeddings"
         self._timeout_seconds = timeout_seconds

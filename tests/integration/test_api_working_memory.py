@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agent_memory.adapters.openai_llm import OpenAILanguageModel
+from agent_memory.domain.errors import InvalidInputError
 from agent_memory.http.app import create_app
 from tests.fixtures.app import make_container
 
@@ -83,6 +84,15 @@ def test_list_sessions_filters_and_counts_truly(api: TestClient) -> None:
     assert set(page["sessions"] + rest["sessions"]) == {"s0", "s1", "s2"}
     assert api.get("/v1/working-memory/", params={"user_id": "u"}).json()["total"] == 5
     assert api.get("/v1/working-memory/", params={"limit": 101}).status_code == 422
+    assert api.get("/v1/working-memory/", params={"limit": 0}).status_code == 422
+    assert api.get("/v1/working-memory/", params={"offset": -1}).status_code == 422
+
+
+def test_the_service_rejects_a_page_the_stores_cannot_serve(tmp_path: Path) -> None:
+    service = make_container(tmp_path).working_memory_service
+    for limit, offset in ((0, 0), (10, -1)):
+        with pytest.raises(InvalidInputError, match="limit must be >= 1 and offset >= 0"):
+            service.list_sessions("t1", namespace=None, user_id=None, limit=limit, offset=offset)
 
 
 def test_context_percentages_and_lax_numbers(api: TestClient) -> None:

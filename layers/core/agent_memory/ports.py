@@ -62,7 +62,9 @@ class WorkingMemoryStore(Protocol):
         limit: int = 20,
         offset: int = 0,
     ) -> SessionPage:
-        """Session ids of live sessions, in a stable order, with the true total of matches."""
+        """Session ids of live sessions, in a stable order, with the true total of matches.
+
+        `limit` >= 1 and `offset` >= 0: WorkingMemoryService.list_sessions checks them."""
 
     def resolve(
         self, tenant: str, session_id: str, *, namespace: str | None = None, user_id: str | None = None

@@ -272,8 +272,6 @@ class RedisWorkingMemoryStore:
         limit: int = 20,
         offset: int = 0,
     ) -> SessionPage:
-        if limit < 0 or offset < 0:
-            raise InvalidInputError(f"limit and offset must be >= 0, got limit={limit} offset={offset}")
         index = keys.list_index_key(self._prefix, tenant, namespace, user_id)
         with self._errors("list_sessions"):
             total, members = self._page(keys=[index], args=[offset, limit])

@@ -151,8 +151,6 @@ class SqliteWorkingMemoryStore:
         limit: int = 20,
         offset: int = 0,
     ) -> SessionPage:
-        if limit < 0 or offset < 0:
-            raise InvalidInputError(f"limit and offset must be >= 0, got limit={limit} offset={offset}")
         where = f"tenant = ? AND {_LIVE}"
         params: list[object] = [tenant, _now_ms()]
         if namespace:

@@ -113,6 +113,8 @@ class WorkingMemoryService:
     def list_sessions(
         self, tenant: str, *, namespace: str | None, user_id: str | None, limit: int, offset: int
     ) -> SessionPage:
+        if limit < 1 or offset < 0:
+            raise InvalidInputError(f"limit must be >= 1 and offset >= 0, got limit={limit} offset={offset}")
         return self._store.list_sessions(
             tenant, namespace=namespace, user_id=user_id, limit=limit, offset=offset
         )

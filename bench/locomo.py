@@ -58,7 +58,6 @@ TARGET_R10 = 0.80
 
 @dataclass
 class Turn:
-    index: int  # global position: row of the vector matrix, rowid-1 of the scratch FTS tables
     conv: str
     dia_id: str
     session: int
@@ -80,12 +79,6 @@ class Dataset:
     questions: list[Question] = field(default_factory=list)
     dropped_evidence: list[str] = field(default_factory=list)
     skipped_questions: int = 0
-
-    def conv_indexes(self) -> dict[str, np.ndarray]:
-        out: dict[str, list[int]] = {}
-        for turn in self.turns:
-            out.setdefault(turn.conv, []).append(turn.index)
-        return {conv: np.asarray(rows, dtype=np.int64) for conv, rows in out.items()}
 
 
 def parse_session_date(value: str) -> datetime:
@@ -128,7 +121,7 @@ def load_dataset(data_dir: Path, conversations: Sequence[str] | None = None) -> 
         for n in sessions:
             when = parse_session_date(data[f"session_{n}_date_time"])
             for turn in data[f"session_{n}"]:
-                dataset.turns.append(Turn(len(dataset.turns), conv, turn["dia_id"], n, when, turn_text(turn)))
+                dataset.turns.append(Turn(conv, turn["dia_id"], n, when, turn_text(turn)))
                 known.add(turn["dia_id"])
         for qa in data["qa"]:
             if qa["category"] not in CATEGORIES:
@@ -200,8 +193,7 @@ class SentenceTransformerEmbedder:
 class EmbeddingCache:
     """Vectors by (model, kind, sha256(text)) in bench/.cache/<model>-<dims>.{npy,json}.
 
-    `kind` is `doc` (embed_documents), `query` (embed_query) or `query-as-doc` (the question embedded
-    with embed_documents, i.e. e5's "passage: " prefix: the query-prefix experiment).
+    `kind` is `doc` (embed_documents) or `query` (embed_query).
     """
 
     def __init__(self, embedder: Any, directory: Path | None) -> None:
@@ -245,11 +237,6 @@ class EmbeddingCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         np.save(self._vec_path, np.stack(self._rows))
         self._idx_path.write_text(json.dumps(self._keys))
-
-
-def _normalise(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.where(norms == 0, 1.0, norms)).astype(np.float32)
 
 
 # -- metrics ----------------------------------------------------------------------------------------

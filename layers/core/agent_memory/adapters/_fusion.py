@@ -51,6 +51,10 @@ _PHRASE = re.compile(r'"([^"]*)"')
 # document that one side ranks low but the other ranks high.
 HYBRID_MIN_POOL = 100
 
+# Keyword relevance: a record's own words count this many times its conversation context's
+# (SQLite: FTS5 bm25 column weights; OpenSearch: a field boost). See services/long_term.py.
+KEYWORD_TEXT_OVER_CONTEXT = 2.0
+
 # A candidate dated inside the period the query names gets this much on top of its fused score.
 TIME_MATCH_WEIGHT = 0.3
 # Memories are written after what they describe: a record up to a week after the period still matches.

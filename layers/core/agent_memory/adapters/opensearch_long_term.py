@@ -54,6 +54,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 from agent_memory.adapters._fusion import (
+    KEYWORD_TEXT_OVER_CONTEXT,
     fuse_hybrid,
     hybrid_pool_size,
     in_period,
@@ -81,8 +82,6 @@ KEYWORD_FIELDS = (
 DOC_DATE_FIELDS = ("created_at", "last_accessed", "updated_at", "event_date", "persisted_at")
 SOURCE_FIELDS = ["memory_id", "written_at", "record"]
 SPACE_TYPE = "innerproduct"  # see the module docstring
-# Keyword relevance: a record's own text counts twice its conversation context (as in SQLite).
-KEYWORD_TEXT_BOOST = 2.0
 MAX_RESULTS = 10_000  # OpenSearch's default index.max_result_window and the k-NN `k` ceiling
 
 
@@ -186,7 +185,7 @@ def keyword_body(query: SearchQuery, *, start: int, size: int) -> dict[str, Any]
     words = {
         "multi_match": {
             "query": " ".join(parsed.words),
-            "fields": [f"text^{KEYWORD_TEXT_BOOST:g}", "context"],
+            "fields": [f"text^{KEYWORD_TEXT_OVER_CONTEXT:g}", "context"],
             "type": "most_fields",
             "operator": "or",
         }

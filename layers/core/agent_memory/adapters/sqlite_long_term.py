@@ -15,7 +15,7 @@ of the unit query with each filtered row's vector (cosine for unit vectors; see 
 from a per-tenant matrix kept in memory and rebuilt when the tenant's version
 changes (a version row rather than a process-local flag, so writes from another process are seen too).
 Keyword search is FTS5 `bm25()`, the record's own text weighing twice its context
-(`KEYWORD_COLUMN_WEIGHTS`), with the `porter unicode61 remove_diacritics 2` tokenizer: stemming lets
+(`KEYWORD_TEXT_OVER_CONTEXT`), with the `porter unicode61 remove_diacritics 2` tokenizer: stemming lets
 "hiking" find "hike", which matters more for conversational memories than exact-form precision; the
 OpenSearch adapter uses the matching analyzer. User words are always quoted, so no FTS5 syntax from user
 text reaches the parser. BM25 statistics are shared by all tenants of the file; only scores see them.
@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from agent_memory.adapters._fusion import (
+    KEYWORD_TEXT_OVER_CONTEXT,
     fuse_hybrid,
     hybrid_pool_size,
     in_period,
@@ -94,9 +95,8 @@ DROP TRIGGER IF EXISTS records_fts_delete;
 DROP TABLE IF EXISTS records_fts;
 """
 
-# bm25() weights of (text, context): a record's own words count twice its context's.
-KEYWORD_COLUMN_WEIGHTS = (2.0, 1.0)
-_BM25 = f"bm25(records_fts, {KEYWORD_COLUMN_WEIGHTS[0]}, {KEYWORD_COLUMN_WEIGHTS[1]})"
+# bm25() with the column weights of (text, context).
+_BM25 = f"bm25(records_fts, {KEYWORD_TEXT_OVER_CONTEXT}, 1.0)"
 
 _SCALAR_TAG_COLUMNS = frozenset({"session_id", "namespace", "user_id", "extraction_strategy", "memory_type"})
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-parameter limit

@@ -170,3 +170,27 @@ def test_a_file_from_before_contexts_is_migrated(tmp_path: Path) -> None:
     assert search(service, "kayaks") == ["old memory about kayaks"]
     service.create("t1", [message("Q: boats?", at=0), message("A: canoes", at=1)])
     assert search(service, "boats") == ["Q: boats?", "A: canoes"]
+
+
+def test_settings_reach_the_service_and_bad_values_fail_loudly(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from agent_memory.bootstrap import Container
+    from tests.fixtures.app import make_settings
+
+    embedder = RecordingEmbedder()
+    settings = make_settings(tmp_path, message_context_window=0, hybrid_time_match=False)
+    service = Container(settings, embedder=embedder).long_term_service
+    service.create("t1", [message("one", at=0), message("two", at=1)])
+    assert embedder.documents == ["one", "two"]  # no context embedded
+    records = [
+        MemoryRecord(id="may", text="Maria donated clothes", event_date=datetime(2023, 5, 3, tzinfo=UTC)),
+        MemoryRecord(id="dec", text="Maria donated clothes", event_date=datetime(2023, 12, 9, tzinfo=UTC)),
+    ]
+    service.create("t1", records, deduplicate=False)
+    request = SearchRequest(text="What did Maria donate in December 2023?", search_mode="hybrid", recency_boost=False)
+    scores = {r.id: r.score for r in service.search("t1", request).memories}
+    assert scores["may"] == scores["dec"]  # the period is not read
+    for bad in ({"message_context_window": -1}, {"message_context_window": 11}, {"hybrid_time_match": "maybe"}):
+        with pytest.raises(ValidationError):
+            make_settings(tmp_path, **bad)

@@ -96,6 +96,26 @@ class LongTermStore(Protocol):
         own text, and never returned.
         """
 
+    def upsert_unique(
+        self,
+        tenant: str,
+        records: Sequence[MemoryRecord],
+        vectors: Sequence[Sequence[float]],
+        contexts: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """Like `upsert`, but a record is not stored when its content is already there; one id per record.
+
+        For each record, in order, atomically with respect to every other writer (threads, processes,
+        other service instances): if this tenant already holds a record with the same `memory_hash`
+        and a different id (stored before, or earlier in this batch), the record is not written and
+        the id of the oldest such record (by created_at, then id) is returned in its place; otherwise
+        the record is upserted (replacing by id) and its own id is returned. So N concurrent calls
+        with the same text under different ids store exactly one record, and every caller learns
+        which one was kept. A record without a `memory_hash` is always upserted. Readable by the next
+        get/search call, as `upsert`. Example: `upsert_unique("t1", [a, b], vectors)` where b has
+        a's text under another id stores only a and returns `[a.id, a.id]`.
+        """
+
     def get(self, tenant: str, ids: Sequence[str]) -> list[MemoryRecord]: ...
 
     def delete(self, tenant: str, ids: Sequence[str]) -> int: ...

@@ -17,7 +17,9 @@ import redis
 from agent_memory.adapters.redis_working_memory import RedisWorkingMemoryStore
 from agent_memory.adapters.sqlite_working_memory import SqliteWorkingMemoryStore
 from agent_memory.domain import keys
+from agent_memory.domain.errors import InvalidInputError
 from agent_memory.domain.models import (
+    MAX_TTL_SECONDS,
     MemoryMessage,
     MemoryRecord,
     MemoryStrategyConfig,
@@ -336,3 +338,58 @@ def test_redis_keys_carry_the_session_ttl_and_persistent_ones_none(redis_url: st
     assert [raw.ttl(k) for k in session_keys] == [-1, -1, -1]
     # And nothing lives outside the documented key layout
     assert {k.decode() for k in raw.keys("*")} == {*session_keys, *keys.index_keys("am", key())}
+
+
+@pytest.mark.parametrize("ttl", [0, -1, 2**31, 10**20])
+def test_a_ttl_no_store_can_hold_is_refused_before_anything_changes(store: WorkingMemoryStore, ttl: int) -> None:
+    # Given a stored session with a TTL
+    store.put(key(), WorkingMemory(session_id="s1", ttl_seconds=100, messages=[message("kept")]))
+    # When a put and an append name a TTL outside 1..MAX_TTL_SECONDS
+    with pytest.raises(InvalidInputError, match="ttl_seconds must be between 1 and"):
+        store.put(key(), WorkingMemory(session_id="s1", ttl_seconds=ttl, messages=[message("new")]))
+    with pytest.raises(InvalidInputError, match="ttl_seconds must be between 1 and"):
+        store.append_messages(key("s2"), [message("new")], ttl_seconds=ttl)
+    # Then the session is as it was, still expiring, and nothing else was created
+    stored = store.get(key())
+    assert contents(stored) == ["kept"] and stored is not None and stored.ttl_seconds == 100
+    assert store.get(key("s2")) is None
+    assert store.list_sessions(TENANT).total == 1
+
+
+def test_the_longest_ttl_is_accepted(store: WorkingMemoryStore) -> None:
+    store.put(key(), WorkingMemory(session_id="s1", ttl_seconds=MAX_TTL_SECONDS))
+    stored = store.get(key())
+    assert stored is not None and stored.ttl_seconds == MAX_TTL_SECONDS
+
+
+def _redis_state(raw: redis.Redis) -> dict[bytes, tuple[bytes | None, int]]:
+    """Every key's serialized value and remaining TTL: equal snapshots mean nothing was written."""
+    return {k: (raw.dump(k), -1 if raw.pttl(k) < 0 else 1) for k in raw.keys("*")}
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("bad_ttl", ["0", "-3", "1.5", "abc", "2147483648", "100000000000000000000"])
+def test_redis_scripts_check_the_ttl_before_their_first_write(redis_url: str, bad_ttl: str) -> None:
+    # Given a stored session (put, then append, so every key exists), and the raw server state
+    store = RedisWorkingMemoryStore.from_url(redis_url)
+    raw = redis.Redis.from_url(redis_url)
+    store.put(key(), WorkingMemory(session_id="s1", ttl_seconds=100))
+    store.append_messages(key(), [message("a")])
+    before = _redis_state(raw)
+    # When the PUT script itself is sent a TTL Redis cannot apply (the adapter's own check bypassed)
+    put_args = [keys.session_member(key()), "{}", bad_ttl, "2025-01-01T00:00:00Z", message("b").model_dump_json()]
+    with pytest.raises(redis.exceptions.ResponseError, match="invalid ttl"):
+        store._put(keys=store._session_keys(key()), args=put_args)
+    # And the APPEND script finds a TTL it cannot apply stored in the session
+    raw.hset(keys.session_meta_key("am", key()), "ttl", bad_ttl)
+    before_append = _redis_state(raw)
+    with pytest.raises(redis.exceptions.ResponseError, match="invalid ttl"):
+        store._append(  # the raw script
+            keys=store._session_keys(key()),
+            args=[keys.session_member(key()), "{}", "", "2025-01-01T00:00:00Z", "", "op1", "300000",
+                  message("c").model_dump_json()],
+        )  # fmt: skip
+    # Then neither script wrote anything: every key, value and TTL is as it was
+    assert _redis_state(raw) == before_append
+    raw.hset(keys.session_meta_key("am", key()), "ttl", "100")
+    assert _redis_state(raw) == before

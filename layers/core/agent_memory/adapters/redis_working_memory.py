@@ -4,9 +4,11 @@ Storage (key names in `agent_memory.domain.keys`): per session a HASH (`meta`: t
 its messages, plus `ttl` and `updated_at` as their own fields so a script can read and set them without
 parsing JSON), a LIST of messages and a ZSET of recent append ids, all under the tenant's hash tag. Every write
 is one Lua script, so the value, its TTL and the index entries change together or not at all: Redis
-runs a script atomically, and the scripts check key types before their first write because Redis does
-not roll back a script that fails half-way. The `#!lua` shebang (Redis >= 7) makes Redis refuse a
-script under OOM before it starts instead of at its first write.
+runs a script atomically, but it does not roll back a script that fails half-way, so every script
+follows one ordering rule: everything it can fail on (key types, the TTL and the expiry it gives) is
+checked before its first write, and nothing after the first write can fail. The adapter checks the
+arguments too (`check_ttl`), so a bad one never reaches the server. The `#!lua` shebang (Redis >= 7)
+makes Redis refuse a script under OOM before it starts instead of at its first write.
 
 Index: per tenant, sorted sets of session members (all / namespace / user / namespace+user / session
 id) scored by expiry in epoch ms (`+inf` when persistent), taken from the server clock (TIME) and
@@ -45,6 +47,7 @@ from agent_memory.domain.models import (
     SessionKey,
     SessionPage,
     WorkingMemory,
+    check_ttl,
     format_datetime,
     utcnow,
 )
@@ -75,17 +78,27 @@ local function rpush_from(first)
     redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
   end
 end
+-- The expiry (epoch ms, as an integer string; '' = persistent) for a TTL argument, or an error. Called
+-- before the first write: a TTL the server cannot apply must fail the script while nothing changed.
+local function expiry_of(now, ttl)
+  if ttl == '' then return '' end
+  local seconds = tonumber(ttl)
+  if not seconds or seconds < 1 or seconds > 2147483647 or seconds ~= math.floor(seconds) then
+    return error('ERR invalid ttl ' .. ttl)
+  end
+  return string.format('%d', now + seconds * 1000)
+end
 -- Restart the TTL of the session keys and move the session to its new expiry in every index.
-local function expire_and_index(now, ttl, member)
-  local score = '+inf'
+local function expire_and_index(now, expiry, member)
   for i = 1, 3 do
-    if ttl == '' then
+    if expiry == '' then
       redis.call('PERSIST', KEYS[i])
     else
-      redis.call('PEXPIREAT', KEYS[i], now + tonumber(ttl) * 1000)
+      redis.call('PEXPIREAT', KEYS[i], expiry)
     end
   end
-  if ttl ~= '' then score = tostring(now + tonumber(ttl) * 1000) end
+  local score = expiry
+  if expiry == '' then score = '+inf' end
   for i = 4, #KEYS do
     redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. now)
     redis.call('ZADD', KEYS[i], score, member)
@@ -98,10 +111,13 @@ _PUT = (
     _LUA_SESSION
     + """
 check_types()
+local now = now_ms()
+local expiry = expiry_of(now, ARGV[3])
+-- Nothing below can fail: every key has the right type and the expiry is a valid integer.
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ttl', ARGV[3], 'updated_at', ARGV[4])
 rpush_from(5)
-expire_and_index(now_ms(), ARGV[3], ARGV[1])
+expire_and_index(now, expiry, ARGV[1])
 return 1
 """
 )
@@ -113,14 +129,14 @@ _APPEND = (
     + """
 check_types()
 local now = now_ms()
+local exists = redis.call('EXISTS', KEYS[1]) == 1
+local ttl = ARGV[3]
+if exists then ttl = redis.call('HGET', KEYS[1], 'ttl') or '' end
+local expiry = expiry_of(now, ttl)
+-- Nothing below can fail (see PUT).
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[7]))
 if not redis.call('ZSCORE', KEYS[3], ARGV[6]) then
-  local ttl = ARGV[3]
-  if redis.call('EXISTS', KEYS[1]) == 1 then
-    ttl = redis.call('HGET', KEYS[1], 'ttl') or ''
-  else
-    redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ttl', ttl)
-  end
+  if not exists then redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ttl', ttl) end
   redis.call('HSET', KEYS[1], 'updated_at', ARGV[4])
   rpush_from(8)
   if ARGV[5] ~= '' then
@@ -128,7 +144,7 @@ if not redis.call('ZSCORE', KEYS[3], ARGV[6]) then
     if keep == 0 then redis.call('DEL', KEYS[2]) else redis.call('LTRIM', KEYS[2], -keep, -1) end
   end
   redis.call('ZADD', KEYS[3], now, ARGV[6])
-  expire_and_index(now, ttl, ARGV[1])
+  expire_and_index(now, expiry, ARGV[1])
 end
 return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}
 """
@@ -331,11 +347,12 @@ class RedisWorkingMemoryStore:
 
 
 def _ttl_arg(ttl_seconds: int | None) -> str:
-    if ttl_seconds is None:
-        return ""
-    if ttl_seconds <= 0:
-        raise InvalidInputError(f"ttl_seconds must be positive or null, got {ttl_seconds}")
-    return str(ttl_seconds)
+    """The script's TTL argument; bounded so that the expiry it computes is an exact integer."""
+    try:
+        check_ttl(ttl_seconds)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+    return "" if ttl_seconds is None else str(ttl_seconds)
 
 
 __all__ = ["RedisWorkingMemoryStore"]

@@ -24,7 +24,14 @@ from typing import TypeVar
 
 from agent_memory.domain import keys
 from agent_memory.domain.errors import DependencyUnavailableError, InvalidInputError
-from agent_memory.domain.models import MemoryMessage, SessionKey, SessionPage, WorkingMemory, utcnow
+from agent_memory.domain.models import (
+    MemoryMessage,
+    SessionKey,
+    SessionPage,
+    WorkingMemory,
+    check_ttl,
+    utcnow,
+)
 
 T = TypeVar("T")
 
@@ -50,11 +57,11 @@ def _now_ms() -> int:
 
 
 def _expires_at(ttl_seconds: int | None) -> int | None:
-    if ttl_seconds is None:
-        return None
-    if ttl_seconds <= 0:
-        raise InvalidInputError(f"ttl_seconds must be positive or null, got {ttl_seconds}")
-    return _now_ms() + ttl_seconds * 1000
+    try:
+        check_ttl(ttl_seconds)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+    return None if ttl_seconds is None else _now_ms() + ttl_seconds * 1000
 
 
 class SqliteWorkingMemoryStore:

@@ -24,6 +24,18 @@ from pydantic import (
 )
 from ulid import ULID
 
+# The longest TTL a session may have: a signed 32-bit count of seconds (about 68 years). Every store can
+# hold it (Redis expiry in ms stays an exact integer inside Lua's doubles; SQLite's int64 has room), and
+# it is checked before any write, so a store never fails half-way on a TTL.
+MAX_TTL_SECONDS = 2**31 - 1
+
+
+def check_ttl(ttl_seconds: int | None) -> int | None:
+    """The TTL when a store can hold it (None = persistent); `ValueError` naming the range otherwise."""
+    if ttl_seconds is not None and not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
+        raise ValueError(f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS} or null, got {ttl_seconds}")
+    return ttl_seconds
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: run test lint bench bench-quick build validate clean
+.PHONY: run test lint bench bench-quick build validate clean opensearch
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ run: $(STAMP)  ## the service on embedded defaults (SQLite + local embedder) at 
 test: $(STAMP) $(TOOLS_STAMP)  ## lint, then unit, contract and integration suites (starts its own redis-server)
 	$(BIN)/ruff check layers functions tests bench
 	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(BIN)/python -m pytest -q
+
+# A real OpenSearch 2.19 + k-NN on 127.0.0.1:$(OPENSEARCH_PORT) (Java 17 and Maven; built on first use).
+# `OPENSEARCH_URL=http://127.0.0.1:9200 make run` then keeps long-term memory in it.
+OPENSEARCH_PORT ?= 9200
+opensearch:  ## the OpenSearch test node in the foreground until Ctrl-C (data in infra/opensearch-node/opensearch-data)
+	OPENSEARCH_PORT=$(OPENSEARCH_PORT) infra/opensearch-node/run.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check layers functions tests bench

@@ -3,5 +3,6 @@
 pytest_plugins = [
     "tests.fixtures.redis_server",
     "tests.fixtures.openai_stub",
+    "tests.fixtures.opensearch_node",
     "tests.fixtures.app",
 ]

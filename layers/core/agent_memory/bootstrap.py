@@ -101,6 +101,7 @@ class Container:
                 index=s.opensearch_index,
                 auth=s.opensearch_auth,
                 service=s.opensearch_service,
+                engine=s.opensearch_engine,
                 region=s.aws_region,
                 username=s.opensearch_username,
                 password=s.opensearch_password,

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     opensearch_index: str = "agent-memory"
     opensearch_auth: Literal["none", "basic", "sigv4"] = "none"
     opensearch_service: Literal["es", "aoss"] = "es"
+    # k-NN engine of a new index: faiss (managed domains' default), lucene, or none (no `engine` in the
+    # mapping: OpenSearch Serverless next-gen collections refuse one). Space is innerproduct on all.
+    opensearch_engine: Literal["faiss", "lucene", "none"] = "faiss"
     opensearch_username: str | None = None
     opensearch_password: str | None = None
     opensearch_timeout_seconds: float = Field(default=5.0, gt=0, le=60)

@@ -83,26 +83,27 @@ DOC_DATE_FIELDS = ("created_at", "last_accessed", "updated_at", "event_date", "p
 SOURCE_FIELDS = ["memory_id", "written_at", "record"]
 SPACE_TYPE = "innerproduct"  # see the module docstring
 MAX_RESULTS = 10_000  # OpenSearch's default index.max_result_window and the k-NN `k` ceiling
+Engine = Literal["faiss", "lucene", "none"]
 
 
 def _millis(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp() * 1000)
 
 
-def index_body(dimensions: int, engine: str = "faiss") -> dict[str, Any]:
+def index_body(dimensions: int, engine: Engine = "faiss") -> dict[str, Any]:
     """Settings and mappings of the index (checked against OpenSearch docs "k-NN vector", "Methods and
-    engines", "Spaces"; AOSS accepts custom analyzers in index settings)."""
+    engines", "Spaces"; AOSS accepts custom analyzers in index settings). `engine="none"` leaves the
+    engine out of the method, for collections that refuse the parameter and pick their own."""
     properties: dict[str, Any] = {name: {"type": "keyword"} for name in KEYWORD_FIELDS}
     properties.update({name: {"type": "date", "format": "epoch_millis"} for name in DOC_DATE_FIELDS})
     properties["text"] = {"type": "text", "analyzer": "memory_text"}
     properties["context"] = {"type": "text", "analyzer": "memory_text"}
     properties["written_at"] = {"type": "long"}
     properties["record"] = {"type": "object", "enabled": False}
-    properties["vector"] = {
-        "type": "knn_vector",
-        "dimension": dimensions,
-        "method": {"name": "hnsw", "space_type": SPACE_TYPE, "engine": engine},
-    }
+    method: dict[str, Any] = {"name": "hnsw", "space_type": SPACE_TYPE}
+    if engine != "none":
+        method["engine"] = engine
+    properties["vector"] = {"type": "knn_vector", "dimension": dimensions, "method": method}
     return {
         "settings": {
             "index": {"knn": True},
@@ -267,7 +268,7 @@ class OpenSearchLongTermStore:
         index_name: str,
         serverless: bool,
         dimensions: int | None = None,
-        engine: Literal["faiss", "lucene"] = "faiss",
+        engine: Engine = "faiss",
     ) -> None:
         self._client = client
         self._index = index_name
@@ -286,6 +287,7 @@ class OpenSearchLongTermStore:
         username: str | None,
         password: str | None,
         timeout_seconds: float,
+        engine: Engine = "faiss",
     ) -> OpenSearchLongTermStore:
         """Build the client once per execution environment (the caller caches the store)."""
         from opensearchpy import OpenSearch, Urllib3AWSV4SignerAuth, Urllib3HttpConnection
@@ -320,7 +322,7 @@ class OpenSearchLongTermStore:
             retry_on_timeout=False,
             pool_maxsize=10,
         )
-        return cls(client, index_name=index, serverless=service == "aoss")
+        return cls(client, index_name=index, serverless=service == "aoss", engine=engine)
 
     # -- plumbing ---------------------------------------------------------------------------------
 

@@ -6,11 +6,11 @@ import doctest
 
 import pytest
 
-from agent_memory.adapters import _fusion
-from agent_memory.domain import temporal
+from agent_memory.domain import keywords, temporal
+from agent_memory.services import ranking
 
 
-@pytest.mark.parametrize("module", [_fusion, temporal])
+@pytest.mark.parametrize("module", [keywords, ranking, temporal])
 def test_docstring_examples(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0

@@ -7,11 +7,12 @@ bound to an event loop that Lambda may freeze. Adapters raise only `agent_memory
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from agent_memory.domain.filters import SearchQuery
+from agent_memory.domain.keywords import KeywordQuery
 from agent_memory.domain.models import (
     DomainModel,
     MemoryMessage,
@@ -21,6 +22,9 @@ from agent_memory.domain.models import (
     SessionPage,
     WorkingMemory,
 )
+from agent_memory.domain.search import Candidates
+
+K = TypeVar("K", bound=Hashable)
 
 
 @runtime_checkable
@@ -121,12 +125,48 @@ class LongTermStore(Protocol):
     def delete(self, tenant: str, ids: Sequence[str]) -> int: ...
 
     def search(self, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
-        """One page of results and the true total number of matches."""
+        """One page of results and the true total number of matches.
+
+        Every store answers by running `services.ranking.search` over its `CandidateSource`, so ranking,
+        scores, totals and argument checks are the same on every store."""
 
     def find_by_hash(self, tenant: str, memory_hash: str) -> list[MemoryRecord]: ...
 
     def touch(self, tenant: str, ids: Sequence[str], when: datetime) -> None:
         """Set last_accessed=when and access_count+=1."""
+
+
+class CandidateSource(Protocol[K]):
+    """What a long-term store's engine does for the shared search flow (`services/ranking.py`).
+
+    One object answers for one search: a store may bind it to a read snapshot. Keys are the store's
+    own (a row id, a document id); the flow never looks inside them. Filters (`query.filters`) and the
+    tenant always apply before any top-k, and a store's keyword statistics cover its tenant only.
+    """
+
+    def check_query_vector(self, dimensions: int) -> None:
+        """Raise ConfigurationError when the store's vectors do not have `dimensions`."""
+
+    def vector_candidates(self, query: SearchQuery, size: int | None) -> Candidates[K]:
+        """The `size` (None: all) filtered records nearest to `query.vector`, by cosine distance (inner
+        product with the unit query), within `query.distance_threshold` when set; `total` counts every
+        filtered record within it."""
+
+    def keyword_candidates(
+        self, query: SearchQuery, keywords: KeywordQuery, *, start: int, size: int | None
+    ) -> Candidates[K]:
+        """Filtered keyword matches by raw BM25, best first, from rank `start`, `size` of them (None:
+        all). A record matches when it holds any word or phrase (own text or context) and every phrase
+        in its own text; `best` is the best raw score over all matches, `total` their number."""
+
+    def dates(self, tenant: str, keys: Sequence[K]) -> dict[K, datetime]:
+        """When each record happened, for the time match: event_date, else created_at."""
+
+    def records(self, tenant: str, keys: Sequence[K]) -> dict[K, dict[str, Any]]:
+        """The stored records (MemoryRecord fields, JSON-compatible) of the keys still present."""
+
+    def listing(self, query: SearchQuery) -> tuple[list[dict[str, Any]], int]:
+        """One page of filtered records newest first (created_at, then id, descending), and the total."""
 
 
 class Embedder(Protocol):
@@ -157,6 +197,7 @@ class LanguageModel(Protocol):
 
 
 __all__ = [
+    "CandidateSource",
     "ChatMessage",
     "Completion",
     "Embedder",

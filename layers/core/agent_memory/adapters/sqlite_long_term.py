@@ -37,18 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from agent_memory.adapters._fusion import (
-    KEYWORD_TEXT_OVER_CONTEXT,
-    fuse_hybrid,
-    hybrid_pool_size,
-    in_period,
-    keyword_scores,
-    parse_keyword_query,
-    similarity,
-)
+from agent_memory.adapters.sqlite_filters import chunks, filter_sql, marks
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError, InvalidInputError
-from agent_memory.domain.filters import DATE_FIELDS, LIST_FIELDS, TAG_FIELDS, SearchFilters, SearchQuery, TagFilter
-from agent_memory.domain.models import MemoryRecord, MemoryRecordResult, SearchMode
+from agent_memory.domain.filters import LIST_FIELDS, SearchQuery
+from agent_memory.domain.keywords import KEYWORD_TEXT_OVER_CONTEXT, KeywordQuery
+from agent_memory.domain.models import MemoryRecord, MemoryRecordResult
+from agent_memory.domain.search import Candidates
+from agent_memory.services import ranking
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -98,10 +93,6 @@ DROP TABLE IF EXISTS records_fts;
 # bm25() with the column weights of (text, context).
 _BM25 = f"bm25(records_fts, {KEYWORD_TEXT_OVER_CONTEXT}, 1.0)"
 
-_SCALAR_TAG_COLUMNS = frozenset({"session_id", "namespace", "user_id", "extraction_strategy", "memory_type"})
-_CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-parameter limit
-
-
 def _epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
@@ -109,81 +100,6 @@ def _epoch(value: datetime | None) -> float | None:
 def _blank_is_null(value: Any) -> str | None:
     # `matches()` treats None and "" alike (no value); storing both as NULL keeps SQL in step with it.
     return None if value in (None, "") else str(value)
-
-
-def _quote(tokens: Sequence[str]) -> str:
-    # Tokens are \w+ runs, so they never contain a double quote; quoting makes FTS5 read them as
-    # literal words or phrases, never as operators (OR, NEAR, *, -, column filters).
-    return '"' + " ".join(tokens) + '"'
-
-
-def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
-
-
-def _marks(count: int) -> str:
-    return ",".join("?" * count)
-
-
-def _tag_sql(name: str, tag: TagFilter) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if name in _SCALAR_TAG_COLUMNS:
-        column = f"r.{name}"
-        if tag.startswith is not None:
-            clauses.append(f"substr({column}, 1, ?) = ?")
-            params += [len(tag.startswith), tag.startswith]
-        for group in tag.required_any():
-            clauses.append(f"{column} IN ({_marks(len(group))})")
-            params += group
-        if excluded := tag.excluded():
-            clauses.append(f"({column} IS NULL OR {column} NOT IN ({_marks(len(excluded))}))")
-            params += excluded
-        return clauses, params
-    held = "r.rid IN (SELECT t.rid FROM record_tags t WHERE t.field = ? AND {})"
-    if tag.startswith is not None:
-        clauses.append(held.format("substr(t.value, 1, ?) = ?"))
-        params += [name, len(tag.startswith), tag.startswith]
-    for group in tag.required_any():
-        clauses.append(held.format(f"t.value IN ({_marks(len(group))})"))
-        params += [name, *group]
-    if excluded := tag.excluded():
-        clauses.append("NOT " + held.format(f"t.value IN ({_marks(len(excluded))})"))
-        params += [name, *excluded]
-    return clauses, params
-
-
-def filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
-    """A WHERE fragment over `records r` equivalent to `filters.matches` ("1" when nothing is set)."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    for name in (*TAG_FIELDS, "memory_type"):
-        tag: TagFilter | None = getattr(filters, name)
-        if tag is not None:
-            more, values = _tag_sql(name, tag)
-            clauses += more
-            params += values
-    for name in DATE_FIELDS:
-        date_filter = getattr(filters, name)
-        if date_filter is None:
-            continue
-        column = f"r.{name}"
-        clauses.append(f"{column} IS NOT NULL")
-        if date_filter.eq is not None:
-            clauses.append(f"{column} = ?")
-            params.append(date_filter.eq.timestamp())
-        if date_filter.ne is not None:
-            clauses.append(f"{column} != ?")
-            params.append(date_filter.ne.timestamp())
-        lower, lower_inc, upper, upper_inc = date_filter.bounds()
-        if lower is not None:
-            clauses.append(f"{column} {'>=' if lower_inc else '>'} ?")
-            params.append(lower.timestamp())
-        if upper is not None:
-            clauses.append(f"{column} {'<=' if upper_inc else '<'} ?")
-            params.append(upper.timestamp())
-    return (" AND ".join(clauses) or "1"), params
 
 
 def _nearest(rids: np.ndarray, dists: np.ndarray, count: int) -> np.ndarray:
@@ -349,61 +265,123 @@ class SqliteLongTermStore:
         vectors: Sequence[Sequence[float]],
         contexts: Sequence[str | None] | None = None,
     ) -> None:
+        batch = self._batch(records, vectors, contexts)
+        if batch is None:
+            return
+        with self._transaction(write=True) as conn:
+            self._write(conn, tenant, *batch)
+
+    def upsert_unique(
+        self,
+        tenant: str,
+        records: Sequence[MemoryRecord],
+        vectors: Sequence[Sequence[float]],
+        contexts: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        batch = self._batch(records, vectors, contexts)
+        if batch is None:
+            return []
+        # BEGIN IMMEDIATE takes SQLite's write lock before the hash lookup, so no other writer (thread or
+        # process) can insert the same content between the check and the insert.
+        kept: dict[str, str] = {}  # memory_hash -> id kept, for this batch
+        answer: dict[str, str] = {}
+        with self._transaction(write=True) as conn:
+            chosen: list[int] = []
+            for i, record in enumerate(batch[0]):
+                digest = record.memory_hash
+                existing = None
+                if digest is not None:
+                    existing = kept.get(digest)
+                    if existing is None or existing == record.id:
+                        row = conn.execute(
+                            "SELECT id FROM records WHERE tenant = ? AND memory_hash = ? AND id != ?"
+                            " ORDER BY created_at, id LIMIT 1",
+                            (tenant, digest, record.id),
+                        ).fetchone()
+                        existing = row[0] if row else None
+                if existing is not None:
+                    answer[record.id] = existing
+                    continue
+                if digest is not None:
+                    kept[digest] = record.id
+                answer[record.id] = record.id
+                chosen.append(i)
+            if chosen:
+                stored, matrix, stored_contexts = batch
+                picked = [stored[i] for i in chosen], matrix[chosen], [stored_contexts[i] for i in chosen]
+                self._write(conn, tenant, *picked)
+        return [answer[record.id] for record in records]
+
+    def _batch(
+        self,
+        records: Sequence[MemoryRecord],
+        vectors: Sequence[Sequence[float]],
+        contexts: Sequence[str | None] | None,
+    ) -> tuple[list[MemoryRecord], np.ndarray, list[str | None]] | None:
+        """The records to write, their vectors (checked and scaled) and contexts; None for an empty batch."""
         if len(records) != len(vectors) or (contexts is not None and len(contexts) != len(records)):
             raise ValueError(f"{len(records)} records but {len(vectors)} vectors / contexts")
         if not records:
-            return
+            return None
         # A batch may name one id twice; the last occurrence wins, as it would across two calls.
         last = {record.id: i for i, record in enumerate(records)}
         keep = sorted(last.values())
-        records = [records[i] for i in keep]
-        kept_contexts = [contexts[i] if contexts else None for i in keep]
         matrix = self._normalised([vectors[i] for i in keep], shorter_ok=True)
         self._check_dims(matrix.shape[1], what="vector to store has")
-        with self._transaction(write=True) as conn:
-            if self._dims is None:
-                conn.execute("INSERT INTO meta (key, value) VALUES ('dimensions', ?)", (str(matrix.shape[1]),))
-                self._dims = matrix.shape[1]
-            removed = self._delete_rows(conn, tenant, [record.id for record in records])
-            added: list[int] = []
-            for record, vector, context in zip(records, matrix, kept_contexts, strict=True):
-                cursor = conn.execute(
-                    "INSERT INTO records (tenant, id, namespace, user_id, session_id, memory_type,"
-                    " extraction_strategy, memory_hash, created_at, last_accessed, event_date, text, record,"
-                    " vector, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        tenant,
-                        record.id,
-                        _blank_is_null(record.namespace),
-                        _blank_is_null(record.user_id),
-                        _blank_is_null(record.session_id),
-                        str(record.memory_type),
-                        _blank_is_null(record.extraction_strategy),
-                        record.memory_hash,
-                        _epoch(record.created_at),
-                        _epoch(record.last_accessed),
-                        _epoch(record.event_date),
-                        record.text,
-                        record.model_dump_json(),
-                        vector.tobytes(),
-                        context or None,
-                    ),
-                )
-                tags = {(field, value) for field in LIST_FIELDS for value in getattr(record, field) or []}
-                conn.executemany(
-                    "INSERT INTO record_tags (field, value, rid) VALUES (?, ?, ?)",
-                    [(field, value, cursor.lastrowid) for field, value in tags],
-                )
-                added.append(int(cursor.lastrowid or 0))
-            self._bump_version(conn, tenant, removed, added, matrix)
+        return [records[i] for i in keep], matrix, [contexts[i] if contexts else None for i in keep]
+
+    def _write(
+        self,
+        conn: sqlite3.Connection,
+        tenant: str,
+        records: Sequence[MemoryRecord],
+        matrix: np.ndarray,
+        contexts: Sequence[str | None],
+    ) -> None:
+        """Replace `records` by id, inside the caller's write transaction."""
+        if self._dims is None:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('dimensions', ?)", (str(matrix.shape[1]),))
+            self._dims = matrix.shape[1]
+        removed = self._delete_rows(conn, tenant, [record.id for record in records])
+        added: list[int] = []
+        for record, vector, context in zip(records, matrix, contexts, strict=True):
+            cursor = conn.execute(
+                "INSERT INTO records (tenant, id, namespace, user_id, session_id, memory_type,"
+                " extraction_strategy, memory_hash, created_at, last_accessed, event_date, text, record,"
+                " vector, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    tenant,
+                    record.id,
+                    _blank_is_null(record.namespace),
+                    _blank_is_null(record.user_id),
+                    _blank_is_null(record.session_id),
+                    str(record.memory_type),
+                    _blank_is_null(record.extraction_strategy),
+                    record.memory_hash,
+                    _epoch(record.created_at),
+                    _epoch(record.last_accessed),
+                    _epoch(record.event_date),
+                    record.text,
+                    record.model_dump_json(),
+                    vector.tobytes(),
+                    context or None,
+                ),
+            )
+            tags = {(field, value) for field in LIST_FIELDS for value in getattr(record, field) or []}
+            conn.executemany(
+                "INSERT INTO record_tags (field, value, rid) VALUES (?, ?, ?)",
+                [(field, value, cursor.lastrowid) for field, value in tags],
+            )
+            added.append(int(cursor.lastrowid or 0))
+        self._bump_version(conn, tenant, removed, added, matrix)
 
     def get(self, tenant: str, ids: Sequence[str]) -> list[MemoryRecord]:
         wanted = list(dict.fromkeys(ids))
         found: dict[str, MemoryRecord] = {}
         with self._transaction(write=False) as conn:
-            for chunk in _chunks(wanted):
+            for chunk in chunks(wanted):
                 rows = conn.execute(
-                    f"SELECT id, record FROM records WHERE tenant = ? AND id IN ({_marks(len(chunk))})",
+                    f"SELECT id, record FROM records WHERE tenant = ? AND id IN ({marks(len(chunk))})",
                     (tenant, *chunk),
                 )
                 for record_id, payload in rows:
@@ -428,9 +406,9 @@ class SqliteLongTermStore:
     def touch(self, tenant: str, ids: Sequence[str], when: datetime) -> None:
         # Vectors are unchanged, so the tenant version (and the cached matrix) stays valid.
         with self._transaction(write=True) as conn:
-            for chunk in _chunks(list(dict.fromkeys(ids))):
+            for chunk in chunks(list(dict.fromkeys(ids))):
                 rows = conn.execute(
-                    f"SELECT rid, record FROM records WHERE tenant = ? AND id IN ({_marks(len(chunk))})",
+                    f"SELECT rid, record FROM records WHERE tenant = ? AND id IN ({marks(len(chunk))})",
                     (tenant, *chunk),
                 ).fetchall()
                 for rid, payload in rows:
@@ -442,32 +420,25 @@ class SqliteLongTermStore:
                     )
 
     def search(self, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
-        if query.mode in ("semantic", "hybrid") and query.vector is None:
-            raise InvalidInputError(f"{query.mode} search needs a query vector")
+        # One read transaction: candidates, dates and records come from the same snapshot.
         with self._transaction(write=False) as conn:
-            if query.mode == "list":
-                return self._list(conn, query)
-            if query.mode == "keyword":
-                return self._keyword(conn, query)
-            if query.mode == "semantic":
-                return self._semantic(conn, query)
-            return self._hybrid(conn, query)
+            return ranking.search(_SqliteCandidates(self, conn), query)
 
     # -- writes -----------------------------------------------------------------------------------
 
     def _delete_rows(self, conn: sqlite3.Connection, tenant: str, ids: Sequence[str]) -> list[int]:
         deleted: list[int] = []
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             rids = [
                 rid
                 for (rid,) in conn.execute(
-                    f"SELECT rid FROM records WHERE tenant = ? AND id IN ({_marks(len(chunk))})",
+                    f"SELECT rid FROM records WHERE tenant = ? AND id IN ({marks(len(chunk))})",
                     (tenant, *chunk),
                 )
             ]
             if rids:
-                conn.execute(f"DELETE FROM record_tags WHERE rid IN ({_marks(len(rids))})", rids)
-                conn.execute(f"DELETE FROM records WHERE rid IN ({_marks(len(rids))})", rids)
+                conn.execute(f"DELETE FROM record_tags WHERE rid IN ({marks(len(rids))})", rids)
+                conn.execute(f"DELETE FROM records WHERE rid IN ({marks(len(rids))})", rids)
                 deleted += rids
         return deleted
 
@@ -513,21 +484,23 @@ class SqliteLongTermStore:
         self._matrices[tenant] = matrix
         return matrix
 
-    def _filtered_rids(self, conn: sqlite3.Connection, query: SearchQuery) -> np.ndarray | None:
-        """Rids passing the filters, or None when no filter is set (every row of the tenant passes)."""
-        if query.filters.is_empty():
-            return None
-        where, params = filter_sql(query.filters)
-        rows = conn.execute(f"SELECT r.rid FROM records r WHERE r.tenant = ? AND {where}", (query.tenant, *params))
-        return np.fromiter((rid for (rid,) in rows), dtype=np.int64)
 
-    def _vector_side(self, conn: sqlite3.Connection, query: SearchQuery) -> tuple[np.ndarray, np.ndarray]:
-        """(rids, cosine distances) of every filtered row within the threshold, in no particular order."""
+
+class _SqliteCandidates:
+    """The CandidateSource of one search, bound to its read transaction (see services/ranking.py)."""
+
+    def __init__(self, store: SqliteLongTermStore, conn: sqlite3.Connection) -> None:
+        self._store = store
+        self._conn = conn
+
+    def check_query_vector(self, dimensions: int) -> None:
+        self._store._check_dims(dimensions, what="query vector has")
+
+    def vector_candidates(self, query: SearchQuery, size: int | None) -> Candidates[int]:
         assert query.vector is not None
-        self._check_dims(len(query.vector), what="query vector has")
-        matrix = self._matrix(conn, query.tenant, len(query.vector))
-        q = self._normalised([query.vector])[0]
-        allowed = self._filtered_rids(conn, query)
+        matrix = self._store._matrix(self._conn, query.tenant, len(query.vector))
+        q = self._store._normalised([query.vector])[0]
+        allowed = self._filtered_rids(query)
         if allowed is None:
             alive = matrix.alive
             rids, dists = matrix.rids[alive], (matrix.vectors @ q)[alive]
@@ -539,118 +512,77 @@ class SqliteLongTermStore:
         if query.distance_threshold is not None:
             keep = dists <= query.distance_threshold
             rids, dists = rids[keep], dists[keep]
-        return rids, dists
+        top = _nearest(rids, dists, len(dists) if size is None else size)
+        return Candidates([(int(rids[i]), float(dists[i])) for i in top], total=len(dists))
 
-    def _keyword_side(
-        self, conn: sqlite3.Connection, query: SearchQuery, *, top: int | None = None
-    ) -> list[tuple[int, float]]:
-        """(rid, raw BM25) of the filtered keyword matches, best first: all of them, or the `top` best.
+    def keyword_candidates(
+        self, query: SearchQuery, keywords: KeywordQuery, *, start: int, size: int | None
+    ) -> Candidates[int]:
+        # All matches: the true total needs them, and a separate COUNT(*) measured slower than this.
+        sql, args = self._keyword_sql(query, keywords)
+        matches = [
+            (rid, float(raw))
+            for rid, raw in self._conn.execute(f"SELECT r.rid, -{_BM25} AS raw {sql} ORDER BY raw DESC, r.rid", args)
+        ]
+        end = None if size is None else start + size
+        return Candidates(matches[start:end], total=len(matches), best=matches[0][1] if matches else None)
 
-        Hybrid search needs only its candidate pool, and limiting in SQL matters at scale: a common word
-        matches most rows, and turning every match into a Python tuple costs more than the search.
-        """
-        sql, args = self._keyword_sql(query)
-        if not sql:
-            return []
-        sql = f"SELECT r.rid, -{_BM25} AS raw {sql} ORDER BY raw DESC, r.rid"
-        if top is not None:
-            sql += " LIMIT ?"
-            args.append(top)
-        return [(rid, float(raw)) for rid, raw in conn.execute(sql, args)]
+    def dates(self, tenant: str, keys: Sequence[int]) -> dict[int, datetime]:
+        dates: dict[int, datetime] = {}
+        for chunk in chunks([int(rid) for rid in keys]):
+            for rid, when in self._conn.execute(
+                f"SELECT rid, COALESCE(event_date, created_at) FROM records WHERE rid IN ({marks(len(chunk))})",
+                chunk,
+            ):
+                dates[rid] = datetime.fromtimestamp(when, UTC)
+        return dates
 
-    def _keyword_sql(self, query: SearchQuery) -> tuple[str, list[Any]]:
-        """The FROM/WHERE of a filtered keyword match, or ("", []) when the text has no usable token."""
-        parsed = parse_keyword_query(query.text)
-        if parsed.is_empty:
-            return "", []
-        any_term = " OR ".join(_quote(tokens) for tokens in [*((w,) for w in parsed.words), *parsed.phrases])
+    def records(self, tenant: str, keys: Sequence[int]) -> dict[int, dict[str, Any]]:
+        loaded: dict[int, dict[str, Any]] = {}
+        for chunk in chunks([int(rid) for rid in keys]):
+            for rid, payload in self._conn.execute(
+                f"SELECT rid, record FROM records WHERE rid IN ({marks(len(chunk))})", chunk
+            ):
+                loaded[rid] = json.loads(payload)
+        return loaded
+
+    def listing(self, query: SearchQuery) -> tuple[list[dict[str, Any]], int]:
+        where, params = filter_sql(query.filters)
+        base = f"FROM records r WHERE r.tenant = ? AND {where}"
+        total = self._conn.execute(f"SELECT COUNT(*) {base}", (query.tenant, *params)).fetchone()[0]
+        rows = self._conn.execute(
+            f"SELECT r.record {base} ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?",
+            (query.tenant, *params, query.limit, query.offset),
+        ).fetchall()
+        return [json.loads(payload) for (payload,) in rows], total
+
+    def _filtered_rids(self, query: SearchQuery) -> np.ndarray | None:
+        """Rids passing the filters, or None when no filter is set (every row of the tenant passes)."""
+        if query.filters.is_empty():
+            return None
+        where, params = filter_sql(query.filters)
+        rows = self._conn.execute(
+            f"SELECT r.rid FROM records r WHERE r.tenant = ? AND {where}", (query.tenant, *params)
+        )
+        return np.fromiter((rid for (rid,) in rows), dtype=np.int64)
+
+    def _keyword_sql(self, query: SearchQuery, keywords: KeywordQuery) -> tuple[str, list[Any]]:
+        """The FROM/WHERE of a filtered keyword match."""
+        any_term = " OR ".join(_quote(tokens) for tokens in [*((w,) for w in keywords.words), *keywords.phrases])
         where, params = filter_sql(query.filters)
         sql = (
             "FROM records_fts JOIN records r ON r.rid = records_fts.rowid"
             f" WHERE records_fts MATCH ? AND r.tenant = ? AND {where}"
         )
         args: list[Any] = [any_term, query.tenant, *params]
-        if parsed.phrases:
+        if keywords.phrases:
             # Quoted phrases are required in the record's own text; the loose words only add to the score.
             sql += " AND r.rid IN (SELECT f.rowid FROM records_fts f WHERE f.records_fts MATCH ?)"
-            args.append(" AND ".join(f"text : {_quote(tokens)}" for tokens in parsed.phrases))
+            args.append(" AND ".join(f"text : {_quote(tokens)}" for tokens in keywords.phrases))
         return sql, args
 
-    def _dates(self, conn: sqlite3.Connection, rids: Sequence[int]) -> dict[int, datetime]:
-        """When each record happened, for the time match: event_date, else created_at."""
-        dates: dict[int, datetime] = {}
-        for start in range(0, len(rids), _CHUNK):
-            chunk = [int(rid) for rid in rids[start : start + _CHUNK]]
-            for rid, when in conn.execute(
-                f"SELECT rid, COALESCE(event_date, created_at) FROM records WHERE rid IN ({_marks(len(chunk))})",
-                chunk,
-            ):
-                dates[rid] = datetime.fromtimestamp(when, UTC)
-        return dates
 
-    def _load(self, conn: sqlite3.Connection, rids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        loaded: dict[int, dict[str, Any]] = {}
-        for start in range(0, len(rids), _CHUNK):
-            chunk = [int(rid) for rid in rids[start : start + _CHUNK]]
-            for rid, payload in conn.execute(
-                f"SELECT rid, record FROM records WHERE rid IN ({_marks(len(chunk))})", chunk
-            ):
-                loaded[rid] = json.loads(payload)
-        return loaded
-
-    def _results(
-        self, conn: sqlite3.Connection, scored: Sequence[tuple[int, float, float | None]], mode: SearchMode | None
-    ) -> list[MemoryRecordResult]:
-        loaded = self._load(conn, [rid for rid, _, _ in scored])
-        return [
-            MemoryRecordResult.model_validate({**loaded[rid], "dist": dist, "score": score, "score_type": mode})
-            for rid, dist, score in scored
-            if rid in loaded
-        ]
-
-    def _list(self, conn: sqlite3.Connection, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
-        where, params = filter_sql(query.filters)
-        base = f"FROM records r WHERE r.tenant = ? AND {where}"
-        total = conn.execute(f"SELECT COUNT(*) {base}", (query.tenant, *params)).fetchone()[0]
-        rows = conn.execute(
-            f"SELECT r.record {base} ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?",
-            (query.tenant, *params, query.limit, query.offset),
-        ).fetchall()
-        page = [
-            MemoryRecordResult.model_validate({**json.loads(payload), "dist": 0.0, "score": None, "score_type": None})
-            for (payload,) in rows
-        ]
-        return page, total
-
-    def _semantic(self, conn: sqlite3.Connection, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
-        rids, dists = self._vector_side(conn, query)
-        top = _nearest(rids, dists, query.offset + query.limit)[query.offset :]
-        scored = [(int(rids[i]), float(dists[i]), similarity(float(dists[i]))) for i in top]
-        return self._results(conn, scored, SearchMode.SEMANTIC), len(dists)
-
-    def _keyword(self, conn: sqlite3.Connection, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
-        # All matches: the true total needs them, and a separate COUNT(*) measured slower than this.
-        matches = self._keyword_side(conn, query)
-        page = matches[query.offset : query.offset + query.limit]
-        norms = keyword_scores(dict(page), matches[0][1] if matches else None)
-        scored = [(rid, 1.0 - norms[rid], norms[rid]) for rid, _ in page]
-        return self._results(conn, scored, SearchMode.KEYWORD), len(matches)
-
-    def _hybrid(self, conn: sqlite3.Connection, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
-        pool = hybrid_pool_size(query.limit, query.offset)
-        rids, dists = self._vector_side(conn, query)
-        vector_pool = {int(rids[i]): float(dists[i]) for i in _nearest(rids, dists, pool)}
-        # Every keyword match counts toward a thresholded total; otherwise the pool is all fusion needs.
-        matches = self._keyword_side(conn, query, top=None if query.distance_threshold is not None else pool)
-        keyword_pool = keyword_scores(dict(matches[:pool]), matches[0][1] if matches else None)
-        time_matched = None
-        if query.time_window is not None:
-            time_matched = in_period(query.time_window, self._dates(conn, [*vector_pool, *keyword_pool]))
-        fused = fuse_hybrid(vector_pool, keyword_pool, query.alpha, time_matched=time_matched)
-        if query.distance_threshold is None:
-            total = len(rids)  # every filtered record is a vector match, keyword matches included
-        else:
-            total = len(set(rids.tolist()).union(rid for rid, _ in matches))
-        page = fused[query.offset : query.offset + query.limit]
-        scored = [(rid, 1.0 - score, score) for rid, score in page]
-        return self._results(conn, scored, SearchMode.HYBRID), total
+def _quote(tokens: Sequence[str]) -> str:
+    # Tokens are \w+ runs, so they never contain a double quote; quoting makes FTS5 read them as
+    # literal words or phrases, never as operators (OR, NEAR, *, -, column filters).
+    return '"' + " ".join(tokens) + '"'

@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from pydantic import Field
 
 from agent_memory.domain.filters import SearchFilters
 from agent_memory.domain.models import DomainModel, MemoryRecordResult, SearchMode
+
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class Candidates(Generic[K]):
+    """One side of a search as a store's engine answers it (see `CandidateSource` in ports.py).
+
+    `hits` are (key, value) best first: the cosine distance on the vector side, the raw BM25 score on
+    the keyword side; keys are the store's own (a row id, a document id). `total` counts every match,
+    not only the hits returned; `best` is the best raw keyword score over all matches.
+    """
+
+    hits: list[tuple[K, float]] = field(default_factory=list)
+    total: int = 0
+    best: float | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when every match is among the hits."""
+        return len(self.hits) >= self.total
 
 
 class RecencyWeights(DomainModel):

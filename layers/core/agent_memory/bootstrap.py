@@ -143,7 +143,7 @@ class Container:
                 max_message_chars=s.max_message_chars,
                 max_future_timestamp_seconds=s.max_future_timestamp_seconds,
             ),
-            promoter=self.long_term_service.promote if s.long_term_memory else None,
+            promoter=self.long_term_service if s.long_term_memory else None,
         )
 
     @cached_property

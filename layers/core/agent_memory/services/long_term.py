@@ -33,6 +33,7 @@ from agent_memory.domain.models import MemoryRecord, MemoryRecordResult, MemoryT
 from agent_memory.domain.search import SearchRequest, rerank_by_recency
 from agent_memory.domain.temporal import time_reference
 from agent_memory.ports import ChatMessage
+from agent_memory.services.working_memory import Promotion
 
 if TYPE_CHECKING:
     from agent_memory.ports import Embedder, LanguageModel, LongTermStore
@@ -138,8 +139,11 @@ class LongTermService:
                 )
 
     # --- create -----------------------------------------------------------------------------------
-    def create(self, tenant: str, records: Sequence[MemoryRecord], *, deduplicate: bool = True) -> CreateOutcome:
-        """Embed and index `records`; with `deduplicate`, drop exact duplicates and merge near ones."""
+    def create(
+        self, tenant: str, records: Sequence[MemoryRecord], *, deduplicate: bool = True, merge: bool = True
+    ) -> CreateOutcome:
+        """Embed and index `records`; with `deduplicate`, drop exact duplicates and (with `merge` and an
+        LLM) merge near ones."""
         self._check_sizes(records)
         store = self._ready_store()
         now = self._clock()
@@ -156,7 +160,7 @@ class LongTermService:
         vectors = self._embed(prepared, contexts)  # before any write
         store.upsert(tenant, prepared, vectors, contexts)
         outcome.stored.extend(r.id for r in prepared)
-        if deduplicate and self._llm is not None:
+        if deduplicate and merge and self._llm is not None:
             for record, vector in zip(prepared, vectors, strict=True):
                 if record.extraction_strategy != "summary":
                     self._merge_near_duplicates(tenant, record, vector, self._dedup_distance, outcome)
@@ -377,15 +381,16 @@ class LongTermService:
             self._store.touch(tenant, stale, now)
 
     # --- promotion from working memory -------------------------------------------------------------
-    def promote(self, tenant: str, memory: WorkingMemory) -> WorkingMemory:
+    def promote(self, tenant: str, memory: WorkingMemory) -> Promotion:
         """Index the session's unpersisted `memories` (AMS §5.5 step 2) and mark them persisted.
 
-        Runs inside the PUT, before the session is stored, so one write records both; the records
-        keep the session's scope and take its extraction strategy.
+        Runs inside the PUT, before the session is stored, so one write records both (see `Promoter`
+        for the ordering rule); only hash dedup runs here, because it can be undone by `retract`. The
+        records keep the session's scope and take its extraction strategy.
         """
         pending = [m for m in memory.memories if m.persisted_at is None]
         if not pending or not self._enabled:
-            return memory
+            return Promotion(memory, [])
         strategy = memory.long_term_memory_strategy
         scoped = [
             m.model_copy(
@@ -399,13 +404,27 @@ class LongTermService:
             )
             for m in pending
         ]
-        self.create(tenant, scoped, deduplicate=True)
+        outcome = self.create(tenant, scoped, deduplicate=True, merge=False)
         now = self._clock()
         promoted = {m.id for m in pending}
         memories = [
             m.model_copy(update={"persisted_at": now}) if m.id in promoted else m for m in memory.memories
         ]
-        return memory.model_copy(update={"memories": memories})
+        return Promotion(memory.model_copy(update={"memories": memories}), outcome.stored)
+
+    def retract(self, tenant: str, memory_ids: Sequence[str]) -> None:
+        """Undo a promotion whose session could not be stored."""
+        self._ready_store().delete(tenant, memory_ids)
+
+    def settle(self, tenant: str, memory_ids: Sequence[str]) -> None:
+        """The LLM merge a create would have run, for promoted records, once their session is stored."""
+        if self._llm is None or not memory_ids:
+            return
+        try:
+            records = self._store.get(tenant, list(memory_ids))
+            self.merge_near_duplicates(tenant, records, self._dedup_distance)
+        except DependencyUnavailableError as exc:
+            logger.warning("semantic merge of promoted memories skipped: %s", exc.detail)
 
 
 def _unit(vector: Sequence[float]) -> list[float]:

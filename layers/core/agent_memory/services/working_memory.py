@@ -8,10 +8,11 @@ The tenant always comes from the caller's identity, so resolution never crosses 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from agent_memory.domain.errors import (
     DependencyUnavailableError,
@@ -32,6 +33,8 @@ from agent_memory.services.tokens import (
 if TYPE_CHECKING:
     from agent_memory.ports import LanguageModel, WorkingMemoryStore
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class WorkingMemoryLimits:
@@ -51,9 +54,31 @@ class WorkingMemoryView:
     promotion: str | None = None
 
 
-# Indexes a session's unpersisted `memories` into long-term memory and returns the session with them
-# marked persisted. Runs before the session is stored, so one write records both.
-Promoter = Callable[[str, WorkingMemory], WorkingMemory]
+@dataclass(frozen=True)
+class Promotion:
+    """A session with its promoted memories marked persisted, and the long-term ids this created."""
+
+    memory: WorkingMemory
+    created: list[str]
+
+
+class Promoter(Protocol):
+    """Long-term memory as a PUT sees it (`LongTermService` is one).
+
+    The ordering rule of a PUT: promote, then store the session in one write; when that write fails,
+    retract what the promotion created, so a failed PUT leaves nothing behind. Work that cannot be
+    undone (an LLM merge deletes the records it merges) runs only after the session is stored.
+    """
+
+    def promote(self, tenant: str, memory: WorkingMemory) -> Promotion:
+        """Index the unpersisted memories (hash dedup only); DependencyUnavailableError when it cannot."""
+
+    def retract(self, tenant: str, memory_ids: Sequence[str]) -> None:
+        """Delete records that `promote` created."""
+
+    def settle(self, tenant: str, memory_ids: Sequence[str]) -> None:
+        """After the session is stored: merge the created records with their near duplicates. Never raises
+        for a dependency failure (the records stay as they are)."""
 
 
 class WorkingMemoryService:
@@ -139,23 +164,43 @@ class WorkingMemoryService:
             llm=self._llm,
             enabled=self._summarization_enabled,
         )
-        memory, promotion = self._promote(tenant, result.memory)
         key = SessionKey(
-            tenant=tenant, session_id=memory.session_id, namespace=memory.namespace, user_id=memory.user_id
+            tenant=tenant,
+            session_id=memory.session_id,
+            namespace=memory.namespace,
+            user_id=memory.user_id,
         )
-        self._store.put(key, memory)
+        memory, created, promotion = self._promote(tenant, result.memory)
+        try:
+            self._store.put(key, memory)
+        except Exception:
+            if created:
+                self._retract(tenant, created)
+            raise
+        if created and self._promoter is not None:
+            self._promoter.settle(tenant, created)
         view = self._view(memory, window)
         return replace(view, summarization=result.status, promotion=promotion)
 
-    def _promote(self, tenant: str, memory: WorkingMemory) -> tuple[WorkingMemory, str | None]:
+    def _promote(self, tenant: str, memory: WorkingMemory) -> tuple[WorkingMemory, list[str], str | None]:
         """Promote memories; when long-term storage is down, store the session anyway with them unpersisted
         (the next PUT retries) and say so, rather than failing the whole PUT or dropping them."""
         if self._promoter is None or all(m.persisted_at is not None for m in memory.memories):
-            return memory, None
+            return memory, [], None
         try:
-            return self._promoter(tenant, memory), "promoted"
+            promotion = self._promoter.promote(tenant, memory)
         except DependencyUnavailableError as exc:
-            return memory, f"deferred; reason={exc.dependency}-unavailable"
+            return memory, [], f"deferred; reason={exc.dependency}-unavailable"
+        return promotion.memory, promotion.created, "promoted"
+
+    def _retract(self, tenant: str, created: list[str]) -> None:
+        assert self._promoter is not None
+        try:
+            self._promoter.retract(tenant, created)
+        except DependencyUnavailableError as exc:
+            # The session was not stored, so its memories stay unpersisted and the next PUT promotes the
+            # same ids again (an upsert): the records left here are what that PUT would write anyway.
+            logger.warning("could not retract promoted memories %s: %s", created, exc.detail)
 
     def delete(self, tenant: str, session_id: str, *, namespace: str | None, user_id: str | None) -> None:
         """Idempotent, as in AMS: deleting a missing session is not an error."""

@@ -263,7 +263,58 @@ def test_oversized_chunked_body_without_length_is_413(tmp_path: Path) -> None:
         )
         assert "content-length" not in response.request.headers
         assert response.status_code == 413
-        assert "5000 bytes" in response.json()["detail"]
+        assert response.json()["detail"] == (
+            "request body is more than 2000 bytes; the limit is 2000 bytes (MAX_REQUEST_BYTES)"
+        )
+
+
+@pytest.mark.parametrize("route", ["/v1/working-memory/s1", "/v1/long-term-memory/", "/v1/health"])
+async def test_a_chunked_body_over_the_limit_is_read_no_further_than_one_chunk_past_it(
+    tmp_path: Path, route: str
+) -> None:
+    # Given the app with a 10 KB limit, and a client that would send 1,000 chunks of 1 KiB (no length)
+    limit, chunk = 10_000, 1024
+    app = create_app(make_container(tmp_path, max_request_bytes=limit))
+    consumed = 0
+
+    async def receive() -> dict[str, object]:
+        nonlocal consumed
+        consumed += chunk
+        return {"type": "http.request", "body": b" " * chunk, "more_body": consumed < 1000 * chunk}
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "PUT" if "working" in route
+        else "POST", "scheme": "http", "path": route, "raw_path": route.encode(), "query_string": b"",
+        "root_path": "", "headers": [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "app": app,
+    }  # fmt: skip
+    # When it posts to any route
+    await app(scope, receive, send)
+    # Then the app took at most one chunk past the limit, and answered one JSON 413
+    assert consumed <= limit + chunk
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    if route == "/v1/health":  # a route that reads no body answers as usual: nothing was read
+        assert consumed == 0 and starts[0]["status"] == 405
+        return
+    assert [m["status"] for m in starts] == [413]
+    assert (b"content-type", b"application/json") in starts[0]["headers"]  # type: ignore[operator]
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")  # type: ignore[misc]
+    assert b"MAX_REQUEST_BYTES" in body
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading(tmp_path: Path) -> None:
+    container = make_container(tmp_path, max_request_bytes=2000)
+    with TestClient(create_app(container)) as client:
+        response = client.post(
+            "/v1/long-term-memory/", content=b"{" * 3000, headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 413
+    assert response.json()["detail"] == "request body is 3000 bytes; the limit is 2000 bytes (MAX_REQUEST_BYTES)"
 
 
 def test_delete_of_an_ambiguous_id_deletes_nothing(api: TestClient) -> None:

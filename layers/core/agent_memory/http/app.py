@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
 
 from agent_memory import __version__
 from agent_memory.bootstrap import Container, get_container
 from agent_memory.http.blocking import BlockingRunner
+from agent_memory.http.body_limit import BodySizeLimit
 from agent_memory.http.errors import install_error_handlers
 from agent_memory.http.routers import health, long_term, prompt, working_memory
 
@@ -26,33 +26,9 @@ def create_app(container: Container | None = None, *, inline_blocking_calls: boo
     app.state.container = container or get_container()
     app.state.runner = BlockingRunner(inline=inline_blocking_calls)
     install_error_handlers(app)
-    _limit_body_size(app)
+    app.add_middleware(BodySizeLimit, limit_bytes=app.state.container.settings.max_request_bytes)
     app.include_router(health.router)
     app.include_router(working_memory.router)
     app.include_router(long_term.router)
     app.include_router(prompt.router)
     return app
-
-
-def _limit_body_size(app: FastAPI) -> None:
-    """Refuse bodies over MAX_REQUEST_BYTES with 413 before anything parses them."""
-
-    @app.middleware("http")
-    async def limit(request: Request, call_next):
-        limit_bytes = app.state.container.settings.max_request_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
-            return _too_large(int(declared), limit_bytes)
-        if request.method in ("POST", "PUT", "PATCH") and declared is None:
-            body = await request.body()  # chunked upload: measure what actually arrived
-            if len(body) > limit_bytes:
-                return _too_large(len(body), limit_bytes)
-        response: Response = await call_next(request)
-        return response
-
-
-def _too_large(size: int, limit_bytes: int) -> JSONResponse:
-    return JSONResponse(
-        {"detail": f"request body is {size} bytes; the limit is {limit_bytes} bytes (MAX_REQUEST_BYTES)"},
-        status_code=413,
-    )

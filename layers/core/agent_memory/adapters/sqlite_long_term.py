@@ -340,8 +340,12 @@ class SqliteLongTermStore:
     ) -> None:
         """Replace `records` by id, inside the caller's write transaction."""
         if self._dims is None:
-            conn.execute("INSERT INTO meta (key, value) VALUES ('dimensions', ?)", (str(matrix.shape[1]),))
-            self._dims = matrix.shape[1]
+            # Another process may have recorded the dimension since this one opened the file.
+            row = conn.execute("SELECT value FROM meta WHERE key = 'dimensions'").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO meta (key, value) VALUES ('dimensions', ?)", (str(matrix.shape[1]),))
+            self._dims = int(row[0]) if row else matrix.shape[1]
+            self._check_dims(matrix.shape[1], what="vector to store has")
         removed = self._delete_rows(conn, tenant, [record.id for record in records])
         added: list[int] = []
         for record, vector, context in zip(records, matrix, contexts, strict=True):

@@ -106,6 +106,9 @@ class CreateMemoryRecordResponse(AckResponse):
     stored_ids: list[str] = Field(default_factory=list)
     duplicate_ids: list[str] = Field(default_factory=list)
     merged_ids: list[str] = Field(default_factory=list)
+    duplicate_of: dict[str, str] = Field(
+        default_factory=dict, description="Each duplicate id and the id of the stored record kept instead"
+    )
 
 
 class EditMemoryRecordRequest(DomainModel):

@@ -71,6 +71,8 @@ class CreateOutcome:
     stored: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     merged: list[str] = field(default_factory=list)
+    # duplicate id -> id of the stored record with the same content, kept instead
+    duplicate_of: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ class LongTermService:
         """Embed and index `records`; with `deduplicate`, drop exact duplicates and (with `merge` and an
         LLM) merge near ones."""
         self._check_sizes(records)
-        store = self._ready_store()
+        self._ready_store()
         now = self._clock()
         prepared = [
             r.model_copy(update={"persisted_at": now, "memory_hash": r.content_hash(), "updated_at": now})
@@ -158,19 +160,53 @@ class LongTermService:
             return outcome
         contexts = self._conversation_contexts(tenant, prepared)
         vectors = self._embed(prepared, contexts)  # before any write
-        store.upsert(tenant, prepared, vectors, contexts)
-        outcome.stored.extend(r.id for r in prepared)
+        written = self._write(tenant, prepared, vectors, contexts, deduplicate, outcome, now)
+        outcome.stored.extend(prepared[i].id for i in written)
         if deduplicate and merge and self._llm is not None:
-            for record, vector in zip(prepared, vectors, strict=True):
-                if record.extraction_strategy != "summary":
-                    self._merge_near_duplicates(tenant, record, vector, self._dedup_distance, outcome)
+            for i in written:
+                if prepared[i].extraction_strategy != "summary":
+                    self._merge_near_duplicates(tenant, prepared[i], vectors[i], self._dedup_distance, outcome)
         return outcome
+
+    def _write(
+        self,
+        tenant: str,
+        records: list[MemoryRecord],
+        vectors: list[list[float]],
+        contexts: list[str | None],
+        deduplicate: bool,
+        outcome: CreateOutcome,
+        now: datetime,
+    ) -> list[int]:
+        """Index `records`; with `deduplicate`, through the store's atomic `upsert_unique`, since another
+        request may have stored the same content after `_drop_hash_duplicates` looked. Returns the
+        positions written. Summaries are never deduplicated (one batch holds either kind in practice: a
+        promotion gives every record its session's strategy; a mixed batch is two writes)."""
+        unique = [i for i, r in enumerate(records) if deduplicate and r.extraction_strategy != "summary"]
+        plain = [i for i in range(len(records)) if i not in set(unique)]
+        written = list(plain)
+        if plain:
+            self._store.upsert(tenant, [records[i] for i in plain], [vectors[i] for i in plain],
+                               [contexts[i] for i in plain])
+        if unique:
+            kept = self._store.upsert_unique(tenant, [records[i] for i in unique], [vectors[i] for i in unique],
+                                             [contexts[i] for i in unique])
+            for i, kept_id in zip(unique, kept, strict=True):
+                if kept_id == records[i].id:
+                    written.append(i)
+                    continue
+                outcome.duplicates.append(records[i].id)
+                outcome.duplicate_of[records[i].id] = kept_id
+                self._store.touch(tenant, [kept_id], now)
+        return sorted(written)
 
     def _drop_hash_duplicates(
         self, tenant: str, records: list[MemoryRecord], outcome: CreateOutcome, now: datetime
     ) -> list[MemoryRecord]:
+        """Drop records whose content is stored already (cheap, before embedding; `_write` makes it hold
+        under concurrency)."""
         kept: list[MemoryRecord] = []
-        seen: set[str] = set()
+        seen: dict[str, str] = {}  # memory_hash -> id kept, in this batch
         for record in records:
             digest = record.memory_hash or record.content_hash()  # set by create(); kept for safety
             if record.extraction_strategy == "summary":
@@ -180,9 +216,12 @@ class LongTermService:
             if existing or digest in seen:
                 outcome.duplicates.append(record.id)
                 if existing:
+                    outcome.duplicate_of[record.id] = existing[0].id
                     self._store.touch(tenant, [existing[0].id], now)
+                else:
+                    outcome.duplicate_of[record.id] = seen[digest]
                 continue
-            seen.add(digest)
+            seen[digest] = record.id
             kept.append(record)
         return kept
 

@@ -37,6 +37,7 @@ async def create_long_term_memory(
         stored_ids=outcome.stored,
         duplicate_ids=outcome.duplicates,
         merged_ids=outcome.merged,
+        duplicate_of=outcome.duplicate_of,
     )
 
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,10 +25,13 @@ from pydantic import (
 )
 from ulid import ULID
 
+from agent_memory.domain.validation import Count, JsonObject, check_datetime_range
+
 # The longest TTL a session may have: a signed 32-bit count of seconds (about 68 years). Every store can
 # hold it (Redis expiry in ms stays an exact integer inside Lua's doubles; SQLite's int64 has room), and
 # it is checked before any write, so a store never fails half-way on a TTL.
 MAX_TTL_SECONDS = 2**31 - 1
+TtlSeconds = Annotated[int, Field(ge=1, le=MAX_TTL_SECONDS, description="Seconds; null = persistent")]
 
 
 def check_ttl(ttl_seconds: int | None) -> int | None:
@@ -47,18 +51,20 @@ def new_id() -> str:
 
 
 def _to_utc(value: Any) -> Any:
+    """Epoch numbers and ISO strings (with or without `Z`) to datetimes; the rest is left to pydantic."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("epoch seconds outside 0001-01-01 .. 9999-12-31") from None
     if isinstance(value, str):
         text = value.strip()
         if text.endswith("Z"):
             text = text[:-1] + "+00:00"
         try:
-            value = datetime.fromisoformat(text)
+            return datetime.fromisoformat(text)
         except ValueError:
             return value  # let pydantic report the error with the field name
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value
 
 
@@ -68,9 +74,12 @@ def format_datetime(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
+# Naive datetimes are taken as UTC; every value is converted to UTC and must lie in the range every
+# store can hold (domain/validation.py).
 UtcDatetime = Annotated[
     datetime,
     BeforeValidator(_to_utc),
+    AfterValidator(check_datetime_range),
     PlainSerializer(format_datetime, return_type=str, when_used="json"),
 ]
 
@@ -96,7 +105,7 @@ ExtractedFlag = Literal["t", "f"]
 
 class MemoryStrategyConfig(DomainModel):
     strategy: Literal["discrete", "summary", "preferences", "custom"] = "discrete"
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: JsonObject = Field(default_factory=dict)
 
 
 class MemoryMessage(DomainModel):
@@ -134,7 +143,7 @@ class MemoryRecord(DomainModel):
     created_at: UtcDatetime = Field(default_factory=utcnow)
     updated_at: UtcDatetime = Field(default_factory=utcnow)
     pinned: bool = False
-    access_count: int = Field(default=0, ge=0)
+    access_count: Count = 0
     topics: list[str] | None = None
     entities: list[str] | None = None
     memory_hash: str | None = None
@@ -144,8 +153,8 @@ class MemoryRecord(DomainModel):
     extracted_from: list[str] | None = None
     event_date: UtcDatetime | None = None
     extraction_strategy: str = "discrete"
-    extraction_strategy_config: dict[str, Any] = Field(default_factory=dict)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    extraction_strategy_config: JsonObject = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
 
     _check_topics = field_validator("topics", "entities", "extracted_from")(_no_commas)
 
@@ -178,13 +187,13 @@ class WorkingMemory(DomainModel):
     session_id: str
     messages: list[MemoryMessage] = Field(default_factory=list)
     memories: list[MemoryRecord] = Field(default_factory=list)
-    data: dict[str, Any] | None = Field(default_factory=dict)
+    data: JsonObject | None = Field(default_factory=dict)
     context: str | None = None
     user_id: str | None = None
     namespace: str | None = None
-    tokens: int = 0
+    tokens: Count = 0
     long_term_memory_strategy: MemoryStrategyConfig = Field(default_factory=MemoryStrategyConfig)
-    ttl_seconds: int | None = None
+    ttl_seconds: TtlSeconds | None = None
     last_accessed: UtcDatetime = Field(default_factory=utcnow)
     created_at: UtcDatetime = Field(default_factory=utcnow)
     updated_at: UtcDatetime = Field(default_factory=utcnow)

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from agent_memory.domain.filters import SearchFilters
 from agent_memory.domain.models import DomainModel, MemoryRecordResult, SearchMode
+from agent_memory.domain.validation import MAX_SEARCH_WINDOW
 
 K = TypeVar("K", bound=Hashable)
 
@@ -47,6 +48,8 @@ class RecencyWeights(DomainModel):
 class SearchRequest(SearchFilters):
     """The filters (inherited from SearchFilters) plus what to search for and how to rank it."""
 
+    model_config = ConfigDict(allow_inf_nan=False)
+
     text: str | None = None
     search_mode: SearchMode = SearchMode.SEMANTIC
     # 0.5, not AMS's 0.7: measured best on LoCoMo (bench/locomo.py); the 0.14 client never sends it.
@@ -54,7 +57,7 @@ class SearchRequest(SearchFilters):
     text_scorer: str | None = Field(default=None, description="Accepted for compatibility; BM25 is used")
     distance_threshold: float | None = Field(default=None, ge=0, le=2)
     limit: int = Field(default=10, ge=1, le=100)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, description=f"offset + limit is at most {MAX_SEARCH_WINDOW}")
     recency_boost: bool | None = None
     recency_semantic_weight: float | None = Field(default=None, ge=0)
     recency_recency_weight: float | None = Field(default=None, ge=0)
@@ -63,6 +66,13 @@ class SearchRequest(SearchFilters):
     recency_half_life_last_access_days: float | None = Field(default=None, gt=0)
     recency_half_life_created_days: float | None = Field(default=None, gt=0)
     server_side_recency: bool | None = None
+
+    @field_validator("offset")
+    @classmethod
+    def _within_window(cls, offset: int, info: ValidationInfo) -> int:
+        if offset + info.data.get("limit", 0) > MAX_SEARCH_WINDOW:
+            raise ValueError(f"offset + limit must be at most {MAX_SEARCH_WINDOW}, the deepest page a store serves")
+        return offset
 
     def filters(self) -> SearchFilters:
         """Just the filters, as the stores take them."""

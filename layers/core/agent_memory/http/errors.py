@@ -1,14 +1,19 @@
-"""The one place where domain errors become HTTP responses.
+"""The one place where errors become HTTP responses.
 
 Bodies follow the AMS shape `{"detail": "<text>"}`; validation errors keep FastAPI's 422 list shape
-because the official client passes `detail` through as it is.
+because the official client passes `detail` through as it is. Anything unexpected is a JSON 500 with
+the same shape (the traceback goes to the log), never Starlette's plain-text page.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from agent_memory.domain.errors import (
@@ -21,6 +26,7 @@ from agent_memory.domain.errors import (
     PayloadTooLargeError,
     UnprocessableError,
 )
+from agent_memory.http.schemas import ErrorResponse
 
 logger = logging.getLogger("agent_memory.http")
 
@@ -50,4 +56,51 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"Retry-After": "1"} if status == 503 else None
         if status >= 500:
             logger.warning("dependency failure: %s", exc.detail)
+        if status == 422:  # every 422 has FastAPI's list shape, as the OpenAPI document says
+            return JSONResponse({"detail": [{"type": "value_error", "loc": ["body"], "msg": exc.detail}]}, 422)
         return JSONResponse({"detail": exc.detail}, status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": [_writable(error) for error in exc.errors()]}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette re-raises after this answer, so servers still see the error; the log says where.
+        logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+
+def _writable(error: Any) -> dict[str, Any]:
+    """One validation error as JSON can carry it: the rejected `input` (then `ctx`) is left out when it
+    cannot be written as strict UTF-8 JSON (a non-finite float, a lone surrogate, a 5,000-digit int)."""
+    item: dict[str, Any] = jsonable_encoder(error)
+    for droppable in ("input", "ctx"):
+        if _is_writable(item):
+            break
+        item.pop(droppable, None)
+    return item if _is_writable(item) else {"type": str(item.get("type")), "loc": [], "msg": "invalid input"}
+
+
+def _is_writable(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (ValueError, TypeError, UnicodeEncodeError):
+        return False
+    return True
+
+
+# What each kind of route can answer besides 200, for the OpenAPI document (`responses=` on a router
+# or route). 422 is FastAPI's own validation list, added by FastAPI wherever a route takes input.
+ERROR_RESPONSES: dict[int, str] = {
+    400: "The content is not acceptable (e.g. a blank message), or the feature needs configuration",
+    404: "No such session or memory",
+    409: "The write lost a race it cannot retry",
+    413: "Over a documented size or count limit (the message names the setting)",
+    503: "A backing service (Redis, SQLite, OpenSearch, the embedder, the LLM) failed; see Retry-After",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries with the `{"detail": str}` model, e.g. `error_responses(404, 503)`."""
+    return {status: {"model": ErrorResponse, "description": ERROR_RESPONSES[status]} for status in statuses}

@@ -5,8 +5,9 @@ They are mapped to and from the domain models explicitly in the routers; storage
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import Field, field_validator
 
 from agent_memory.domain.models import (
@@ -16,13 +17,25 @@ from agent_memory.domain.models import (
     MemoryRecordResult,
     MemoryStrategyConfig,
     MemoryTypeEnum,
+    TtlSeconds,
     UtcDatetime,
     WorkingMemory,
+    new_id,
     utcnow,
 )
 from agent_memory.domain.search import SearchRequest
+from agent_memory.domain.validation import Count, Identifier, JsonObject, ScopeValue, check_unique_ids
 from agent_memory.services.maintenance import ForgetPolicy
 from agent_memory.services.prompt import PromptSession
+
+SessionIdPath = Annotated[Identifier, Path(description="Session id: no / ? # % \\, control characters or edge spaces")]
+MemoryIdPath = Annotated[Identifier, Path(description="Memory id: no / ? # % \\, control characters or edge spaces")]
+
+
+class ErrorResponse(DomainModel):
+    """Every error but a validation error: `{"detail": "<what is wrong>"}`."""
+
+    detail: str
 
 
 class HealthCheckResponse(DomainModel):
@@ -43,6 +56,11 @@ class SessionListResponse(DomainModel):
 class WorkingMemoryRecordIn(MemoryRecord):
     """A memory inside a working-memory PUT: ids are optional (a ULID is assigned), text must not be blank."""
 
+    id: Identifier = Field(default_factory=new_id)
+    session_id: Identifier | None = None
+    user_id: ScopeValue | None = None
+    namespace: ScopeValue | None = None
+
     @field_validator("text")
     @classmethod
     def _text_not_blank(cls, value: str) -> str:
@@ -56,15 +74,17 @@ class UpdateWorkingMemory(DomainModel):
 
     messages: list[MemoryMessage] = Field(default_factory=list)
     memories: list[WorkingMemoryRecordIn] = Field(default_factory=list)
-    data: dict[str, Any] | None = None
+    data: JsonObject | None = None
     context: str | None = None
-    user_id: str | None = None
-    namespace: str | None = None
-    tokens: int = Field(default=0, ge=0)
+    user_id: ScopeValue | None = None
+    namespace: ScopeValue | None = None
+    tokens: Count = 0
     long_term_memory_strategy: MemoryStrategyConfig = Field(default_factory=MemoryStrategyConfig)
-    ttl_seconds: int | None = Field(default=None, ge=1, description="null = persistent; else seconds")
+    ttl_seconds: TtlSeconds | None = None
     last_accessed: UtcDatetime = Field(default_factory=utcnow)
     created_at: UtcDatetime = Field(default_factory=utcnow)
+
+    _unique_memories = field_validator("memories")(check_unique_ids)
 
     def to_domain(self, session_id: str) -> WorkingMemory:
         fields = self.model_dump(exclude={"memories", "messages"})
@@ -83,11 +103,14 @@ class ExtractedMemoryRecord(MemoryRecord):
     Server-side defaults differ from the client's: `memory_type` semantic, `discrete_memory_extracted` t.
     """
 
-    id: str
+    id: Identifier
+    session_id: Identifier | None = None
+    user_id: ScopeValue | None = None
+    namespace: ScopeValue | None = None
     memory_type: MemoryTypeEnum = MemoryTypeEnum.SEMANTIC
     discrete_memory_extracted: Literal["t", "f"] = "t"
 
-    @field_validator("id", "text")
+    @field_validator("text")
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
@@ -98,6 +121,8 @@ class ExtractedMemoryRecord(MemoryRecord):
 class CreateMemoryRecordRequest(DomainModel):
     memories: list[ExtractedMemoryRecord]
     deduplicate: bool = True
+
+    _unique_memories = field_validator("memories")(check_unique_ids)
 
 
 class CreateMemoryRecordResponse(AckResponse):
@@ -116,9 +141,9 @@ class EditMemoryRecordRequest(DomainModel):
     topics: list[str] | None = None
     entities: list[str] | None = None
     memory_type: MemoryTypeEnum | None = None
-    namespace: str | None = None
-    user_id: str | None = None
-    session_id: str | None = None
+    namespace: ScopeValue | None = None
+    user_id: ScopeValue | None = None
+    session_id: Identifier | None = None
     event_date: UtcDatetime | None = None
     pinned: bool | None = None
 

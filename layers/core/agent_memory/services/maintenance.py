@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from agent_memory.domain.filters import SearchFilters, SearchQuery
 from agent_memory.domain.models import DomainModel, MemoryRecordResult, MemoryTypeEnum
 from agent_memory.domain.search import RecencyWeights, recency_score
+from agent_memory.domain.validation import Count
 
 if TYPE_CHECKING:
     from agent_memory.services.long_term import CreateOutcome, LongTermService
@@ -25,9 +26,11 @@ COMPACTION_DISTANCE = 0.2
 
 
 class ForgetPolicy(DomainModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     max_age_days: float | None = Field(default=None, gt=0)
     max_inactive_days: float | None = Field(default=None, gt=0)
-    budget: int | None = Field(default=None, ge=0)
+    budget: Count | None = None
     memory_type_allowlist: list[MemoryTypeEnum] | None = None
     hard_age_multiplier: float = Field(default=12.0, ge=1)
 

@@ -13,6 +13,7 @@ from agent_memory.domain.errors import InvalidInputError, NotFoundError
 from agent_memory.domain.filters import TagFilter
 from agent_memory.domain.models import DomainModel, MemoryRecordResult
 from agent_memory.domain.search import SearchRequest
+from agent_memory.domain.validation import Identifier, PositiveCount, ScopeValue
 
 if TYPE_CHECKING:
     from agent_memory.services.long_term import LongTermService
@@ -24,11 +25,11 @@ NO_MEMORIES = MEMORIES_HEADER + "No relevant long-term memories found."
 
 
 class PromptSession(DomainModel):
-    session_id: str
-    namespace: str | None = None
-    user_id: str | None = None
+    session_id: Identifier
+    namespace: ScopeValue | None = None
+    user_id: ScopeValue | None = None
     model_name: str | None = None
-    context_window_max: int | None = None
+    context_window_max: PositiveCount | None = None
 
 
 class PromptResult(DomainModel):

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 
 from agent_memory import __version__
 from agent_memory.http.deps import ContainerDep
+from agent_memory.http.json_body import StrictJsonRoute
 from agent_memory.http.schemas import HealthCheckResponse
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictJsonRoute)
 
 
 @router.get("/v1/health", response_model=HealthCheckResponse)

@@ -9,22 +9,26 @@ from fastapi import APIRouter, Query
 from agent_memory.domain.models import MemoryRecord, utcnow
 from agent_memory.domain.search import SearchRequest
 from agent_memory.http.deps import LongTermServiceDep, RunDep, TenantDep
+from agent_memory.http.errors import error_responses
+from agent_memory.http.json_body import StrictJsonRoute
 from agent_memory.http.schemas import (
     AckResponse,
     CreateMemoryRecordRequest,
     CreateMemoryRecordResponse,
     EditMemoryRecordRequest,
     ForgetRequest,
+    MemoryIdPath,
     MemoryRecordResultsResponse,
 )
 from agent_memory.services import maintenance
 
-router = APIRouter(tags=["long-term memory"])
+router = APIRouter(tags=["long-term memory"], route_class=StrictJsonRoute, responses=error_responses(400, 503))
+WITH_BODY = error_responses(413)
 
 OptimizeQuery = Annotated[bool, Query(description="Rewrite the query with the LLM first (when configured)")]
 
 
-@router.post("/v1/long-term-memory/", response_model=CreateMemoryRecordResponse)
+@router.post("/v1/long-term-memory/", response_model=CreateMemoryRecordResponse, responses=WITH_BODY)
 @router.post("/v1/long-term-memory", response_model=CreateMemoryRecordResponse, include_in_schema=False)
 async def create_long_term_memory(
     body: CreateMemoryRecordRequest, service: LongTermServiceDep, tenant: TenantDep, run: RunDep
@@ -41,7 +45,7 @@ async def create_long_term_memory(
     )
 
 
-@router.post("/v1/long-term-memory/search", response_model=MemoryRecordResultsResponse)
+@router.post("/v1/long-term-memory/search", response_model=MemoryRecordResultsResponse, responses=WITH_BODY)
 async def search_long_term_memory(
     body: SearchRequest,
     service: LongTermServiceDep,
@@ -80,7 +84,7 @@ async def compact_long_term_memories(
     return AckResponse(status=f"ok, {remaining} memories remaining after compaction")
 
 
-@router.post("/v1/long-term-memory/forget", response_model=maintenance.ForgetResult)
+@router.post("/v1/long-term-memory/forget", response_model=maintenance.ForgetResult, responses=WITH_BODY)
 async def forget_long_term_memories(
     body: ForgetRequest,
     service: LongTermServiceDep,
@@ -106,15 +110,15 @@ async def forget_long_term_memories(
     )
 
 
-@router.get("/v1/long-term-memory/{memory_id}", response_model=MemoryRecord)
+@router.get("/v1/long-term-memory/{memory_id}", response_model=MemoryRecord, responses=error_responses(404))
 async def get_long_term_memory(
-    memory_id: str, service: LongTermServiceDep, tenant: TenantDep, run: RunDep
+    memory_id: MemoryIdPath, service: LongTermServiceDep, tenant: TenantDep, run: RunDep
 ) -> MemoryRecord:
     return await run(service.get, tenant, memory_id)
 
 
-@router.patch("/v1/long-term-memory/{memory_id}", response_model=MemoryRecord)
+@router.patch("/v1/long-term-memory/{memory_id}", response_model=MemoryRecord, responses=error_responses(404, 413))
 async def edit_long_term_memory(
-    memory_id: str, body: EditMemoryRecordRequest, service: LongTermServiceDep, tenant: TenantDep, run: RunDep
+    memory_id: MemoryIdPath, body: EditMemoryRecordRequest, service: LongTermServiceDep, tenant: TenantDep, run: RunDep
 ) -> MemoryRecord:
     return await run(service.patch, tenant, memory_id, body.model_dump(exclude_none=True))

@@ -6,9 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from agent_memory.domain.validation import INT64_MAX
 from agent_memory.http.deps import RunDep, TenantDep, WorkingMemoryServiceDep
+from agent_memory.http.errors import error_responses
+from agent_memory.http.json_body import StrictJsonRoute
 from agent_memory.http.schemas import (
     AckResponse,
+    SessionIdPath,
     SessionListResponse,
     UpdateWorkingMemory,
     WorkingMemoryResponse,
@@ -16,7 +20,7 @@ from agent_memory.http.schemas import (
 from agent_memory.services.summarization import SummarizationStatus
 from agent_memory.services.working_memory import WorkingMemoryView
 
-router = APIRouter(tags=["working memory"])
+router = APIRouter(tags=["working memory"], route_class=StrictJsonRoute, responses=error_responses(503))
 
 Namespace = Annotated[str | None, Query(description="Namespace of the session")]
 UserId = Annotated[str | None, Query(description="User of the session")]
@@ -45,7 +49,7 @@ async def list_sessions(
     tenant: TenantDep,
     run: RunDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     namespace: Namespace = None,
     user_id: UserId = None,
 ) -> SessionListResponse:
@@ -55,9 +59,9 @@ async def list_sessions(
     return SessionListResponse(sessions=page.sessions, total=page.total)
 
 
-@router.get("/v1/working-memory/{session_id}", response_model=WorkingMemoryResponse)
+@router.get("/v1/working-memory/{session_id}", response_model=WorkingMemoryResponse, responses=error_responses(404))
 async def get_working_memory(
-    session_id: str,
+    session_id: SessionIdPath,
     service: WorkingMemoryServiceDep,
     tenant: TenantDep,
     run: RunDep,
@@ -80,9 +84,11 @@ async def get_working_memory(
     return _response(view)
 
 
-@router.put("/v1/working-memory/{session_id}", response_model=WorkingMemoryResponse)
+@router.put(
+    "/v1/working-memory/{session_id}", response_model=WorkingMemoryResponse, responses=error_responses(400, 413)
+)
 async def put_working_memory(
-    session_id: str,
+    session_id: SessionIdPath,
     body: UpdateWorkingMemory,
     service: WorkingMemoryServiceDep,
     tenant: TenantDep,
@@ -112,7 +118,7 @@ async def put_working_memory(
 
 @router.delete("/v1/working-memory/{session_id}", response_model=AckResponse)
 async def delete_working_memory(
-    session_id: str,
+    session_id: SessionIdPath,
     service: WorkingMemoryServiceDep,
     tenant: TenantDep,
     run: RunDep,

@@ -8,6 +8,7 @@ imports no SDK it does not use. Tests build their own Container with explicit ad
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -169,6 +170,39 @@ class Container:
         an unreachable long-term store or an embedder whose dimension does not match the index."""
         if self.settings.long_term_memory:
             self.long_term_service.ensure_ready()
+
+    def backends(self) -> dict[str, str]:
+        """Which adapter serves each port, from Settings alone (nothing is built or contacted)."""
+        s = self.settings
+        embedding_model = s.embedding_model or {"local": "multilingual-e5-small"}.get(s.embedding_provider)
+        return {
+            "working_memory": "redis" if s.redis_url else "sqlite",
+            "long_term_memory": ("opensearch" if s.opensearch_url else "sqlite") if s.long_term_memory else "off",
+            "embedder": f"{s.embedding_provider}:{embedding_model}" if embedding_model else s.embedding_provider,
+            "llm": s.generation_model if s.llm_enabled else "off",
+        }
+
+    def backend_probes(self) -> dict[str, Callable[[], object]]:
+        """One cheap call per configured backend, for the deep health check."""
+        probes: dict[str, Callable[[], object]] = {"working_memory": self.working_memory_store.ping}
+        if self.settings.long_term_memory:
+            probes["long_term_memory"] = lambda: self.long_term_store.ensure_ready(self.embedder.dimensions)
+            probes["embedder"] = lambda: self.embedder.embed_query("health check")
+        return probes
+
+    def built(self, name: str) -> Any:
+        """The adapter or service `name` if it was built already, else None (never builds one)."""
+        return self.__dict__.get(name)
+
+    def close(self) -> None:
+        """Release what the adapters hold (connections; SQLite checkpoints its WAL into the main file).
+
+        For a clean shutdown of a server process; Lambda never calls it (the sandbox keeps its clients).
+        """
+        for name in ("working_memory_store", "long_term_store"):
+            store = self.built(name)
+            if store is not None and hasattr(store, "close"):
+                store.close()
 
     def features(self) -> dict[str, bool]:
         llm = self.settings.llm_enabled

@@ -1,6 +1,6 @@
 """`agent-memory`: run the API locally, or invoke a Lambda handler in-process with an event file.
 
-    agent-memory serve --port 8000
+    agent-memory serve --port 8000 --data-dir ./memory [--workers 2]
     agent-memory invoke ApiFunction --event events/health.json
 
 `invoke` stands in for `sam local invoke` on machines without Docker: same handler, same event files.
@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import os
 import sys
 import time
 import uuid
@@ -137,12 +138,18 @@ def _serve(args: argparse.Namespace) -> int:
     problem = _check_startup()
     if problem:
         return _fail(problem)
-    if args.reload:
-        uvicorn.run("agent_memory.http.app:create_app", factory=True, host=args.host, port=args.port, reload=True)
-    else:
-        from agent_memory.http.app import create_app
+    factory = "agent_memory.http.app:create_served_app"
+    print(f"agent-memory: serving on http://{args.host}:{args.port} (docs at /docs)", file=sys.stderr)
+    if args.reload or args.workers > 1:
+        from agent_memory.bootstrap import get_container
 
-        uvicorn.run(create_app(), host=args.host, port=args.port)
+        # The check built adapters in this process; each worker (or the reloaded app) builds its own.
+        get_container().close()
+        uvicorn.run(factory, factory=True, host=args.host, port=args.port, reload=args.reload, workers=args.workers)
+    else:
+        from agent_memory.http.app import create_served_app
+
+        uvicorn.run(create_served_app(), host=args.host, port=args.port)
     return 0
 
 
@@ -156,12 +163,17 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the API under uvicorn")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=int, default=int(os.environ.get("PORT") or 8000), help="port (default $PORT, else 8000)"
+    )
+    serve.add_argument("--workers", type=_positive, default=1, help="server processes (default 1)")
     serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+    _add_data_dir(serve)
     serve.set_defaults(run=_serve)
 
     init = commands.add_parser("init", help="check the configuration and create the long-term index")
+    _add_data_dir(init)
     init.set_defaults(run=_init)
 
     invoke = commands.add_parser("invoke", help="invoke a Lambda handler in-process with an event")
@@ -171,8 +183,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_data_dir(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the embedded SQLite files live (sets AGENT_MEMORY_DATA_DIR; default .agent-memory)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "data_dir", None) is not None:
+        # Through the environment, so Settings, server workers and the reloader all see it.
+        os.environ["AGENT_MEMORY_DATA_DIR"] = str(args.data_dir.resolve())
     result: int = args.run(args)
     return result
 

@@ -14,6 +14,7 @@ adapters list in the same order: soonest expiry first, persistent last, ties by 
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -204,8 +205,12 @@ class SqliteWorkingMemoryStore:
             self._connection().execute("SELECT 1").fetchone()
 
     def close(self) -> None:
-        """Close every connection this store opened (in any thread)."""
+        """Checkpoint the WAL into the database file, then close every connection this store opened (in
+        any thread), so a stopped server leaves its data in `working_memory.sqlite3` itself."""
         with self._connections_lock:
+            if self._connections:
+                with contextlib.suppress(sqlite3.Error):  # another process may hold the file; it checkpoints
+                    self._connections[0].execute("PRAGMA wal_checkpoint(TRUNCATE)")
             for connection in self._connections:
                 connection.close()
             self._connections.clear()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from agent_memory import __version__
@@ -31,4 +34,19 @@ def create_app(container: Container | None = None, *, inline_blocking_calls: boo
     app.include_router(working_memory.router)
     app.include_router(long_term.router)
     app.include_router(prompt.router)
+    return app
+
+
+def create_served_app() -> FastAPI:
+    """The app as `agent-memory serve` runs it: the process-wide container, released on shutdown so the
+    SQLite files hold all the data (each server worker calls this in its own process)."""
+    container = get_container()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        container.close()
+
+    app = create_app(container)
+    app.router.lifespan_context = lifespan
     return app

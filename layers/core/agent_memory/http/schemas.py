@@ -38,10 +38,20 @@ class ErrorResponse(DomainModel):
     detail: str
 
 
+class BackendCheck(DomainModel):
+    ok: bool
+    milliseconds: float = Field(description="How long the backend took to answer (or to fail)")
+    detail: str | None = Field(default=None, description="Why it failed")
+
+
 class HealthCheckResponse(DomainModel):
     now: int = Field(description="Server time, epoch milliseconds")
     version: str
     features: dict[str, bool]
+    backends: dict[str, str] = Field(description="Which adapter serves each tier, e.g. working_memory: redis")
+    checks: dict[str, BackendCheck] | None = Field(
+        default=None, description="With deep=true: whether each backend answered (503 when one did not)"
+    )
 
 
 class AckResponse(DomainModel):

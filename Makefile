@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: run test lint bench bench-quick build validate clean opensearch
+.PHONY: run test lint bench bench-quick build validate clean opensearch redis-server
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,26 @@ $(TOOLS_STAMP):
 	$(TOOLS)/bin/pip install -q aws-sam-cli cfn-lint
 	touch $(TOOLS_STAMP)
 
-run: $(STAMP)  ## the service on embedded defaults (SQLite + local embedder) at http://127.0.0.1:8000
-	$(BIN)/agent-memory serve --host 127.0.0.1 --port 8000
+PORT ?= 8000
+run: $(STAMP)  ## the service on embedded defaults (SQLite + local embedder) at http://127.0.0.1:$(PORT)
+	$(BIN)/agent-memory serve --host 127.0.0.1 --port $(PORT)
 
-test: $(STAMP) $(TOOLS_STAMP)  ## lint, then unit, contract and integration suites (starts its own redis-server)
+# The Redis suites start their own redis-server 7+ (the scripts use `#!lua`); PyPI's bundled servers
+# are Redis 6. Installed from the OS packages where we may (root with apt-get), else one line says how.
+redis-server:
+	@version=$$(redis-server --version 2>/dev/null | sed -n 's/.*v=\([0-9]*\)\..*/\1/p'); \
+	if [ -z "$$version" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make: installing redis-server from the OS packages (apt-get)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null || exit 1; \
+	  version=$$(redis-server --version | sed -n 's/.*v=\([0-9]*\)\..*/\1/p'); \
+	fi; \
+	if [ -z "$$version" ] || [ "$$version" -lt 7 ]; then \
+	  echo "make test needs redis-server 7 or newer on PATH: sudo apt-get install redis-server (or brew install redis)"; \
+	  exit 1; \
+	fi
+
+test: $(STAMP) $(TOOLS_STAMP) redis-server  ## lint, then unit, contract and integration suites (starts its own redis-server)
 	$(BIN)/ruff check layers functions tests bench
 	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(BIN)/python -m pytest -q
 

@@ -1,6 +1,7 @@
-"""The LongTermStore contract, run against every adapter: SQLite (tmp file) always, OpenSearch when
-OPENSEARCH_URL points at a cluster (a managed domain or a local one; AOSS is eventually consistent and
-cannot pass the read-your-writes checks, see opensearch_long_term.py).
+"""The LongTermStore contract, run against every adapter: SQLite (tmp file), and OpenSearch on the test
+node (tests/fixtures/opensearch_node.py: a real OpenSearch 2.19 with k-NN, or the cluster at
+OPENSEARCH_URL) once with the lucene engine and once with faiss (on the node, its exact-search path).
+AOSS is eventually consistent and cannot pass the read-your-writes checks, see opensearch_long_term.py.
 
 Filter semantics are checked against `SearchFilters.matches()`, the reference, on a small corpus that
 covers missing values, empty lists and every field. Vectors come from the deterministic FakeEmbedder.
@@ -30,16 +31,16 @@ from agent_memory.ports import LongTermStore
 DIMS = 64
 EMBEDDER = FakeEmbedder(DIMS)
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
-NO_OPENSEARCH = "no OpenSearch server here; set OPENSEARCH_URL to run against one"
 
 
-def _opensearch_store(index: str) -> Any:
+def _opensearch_store(url: str, index: str, engine: str) -> Any:
     from agent_memory.adapters.opensearch_long_term import OpenSearchLongTermStore
 
     username = os.environ.get("OPENSEARCH_USERNAME")
     return OpenSearchLongTermStore.from_settings_values(
-        url=os.environ["OPENSEARCH_URL"],
+        url=url,
         index=index,
+        engine=engine,  # type: ignore[arg-type]
         auth="basic" if username else "none",
         service="es",
         region=None,
@@ -52,13 +53,8 @@ def _opensearch_store(index: str) -> Any:
 @pytest.fixture(
     params=[
         "sqlite",
-        pytest.param(
-            "opensearch",
-            marks=[
-                pytest.mark.opensearch,
-                pytest.mark.skipif(not os.environ.get("OPENSEARCH_URL"), reason=NO_OPENSEARCH),
-            ],
-        ),
+        pytest.param("opensearch-lucene", marks=pytest.mark.opensearch),
+        pytest.param("opensearch-faiss", marks=pytest.mark.opensearch),
     ]
 )
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LongTermStore]:
@@ -68,11 +64,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LongTermSt
         yield sqlite_store
         sqlite_store.close()
     else:
+        url = request.getfixturevalue("opensearch_node_url")
         index = f"test-ltm-{uuid.uuid4().hex[:12]}"
-        opensearch_store = _opensearch_store(index)
+        opensearch_store = _opensearch_store(url, index, request.param.removeprefix("opensearch-"))
         opensearch_store.ensure_ready(DIMS)
         yield opensearch_store
-        opensearch_store._client.indices.delete(index=index)
+        opensearch_store._client.indices.delete(index=f"{index},{index}-hash-claims", ignore_unavailable=True)
 
 
 def rec(text: str, **fields: Any) -> MemoryRecord:
@@ -504,6 +501,67 @@ def test_dimension_mismatch_is_a_configuration_error(store: LongTermStore) -> No
     with pytest.raises(ConfigurationError):
         store.upsert("t1", [rec("x")], [[1.0] * 32])
     store.ensure_ready(DIMS)  # the right dimension is still fine
+
+
+# -- content dedup (upsert_unique) ---------------------------------------------------------------------
+
+
+def test_upsert_unique_keeps_the_first_record_of_a_content(store: LongTermStore) -> None:
+    # Given a stored record with a hash
+    (first,) = put(store, "t1", rec("likes tea", memory_hash="h-tea"))
+    # When records arrive: same content under a new id, the same id again, no hash, and a batch duplicate
+    again = rec("likes tea", memory_hash="h-tea")
+    same_id = first.model_copy(update={"topics": ["drinks"]})
+    unhashed = rec("no hash here")
+    fresh, fresh_twin = rec("likes coffee", memory_hash="h-coffee"), rec("likes coffee", memory_hash="h-coffee")
+    batch = [again, same_id, unhashed, fresh, fresh_twin]
+    kept = store.upsert_unique("t1", batch, EMBEDDER.embed_documents([r.text for r in batch]))
+    # Then each caller learns which id holds its content, and only new content was written
+    assert kept == [first.id, first.id, unhashed.id, fresh.id, fresh.id]
+    assert store.get("t1", [again.id, fresh_twin.id]) == []
+    assert store.get("t1", [first.id])[0].topics == ["drinks"]
+    assert search(store, "t1", "list")[1] == 3
+    # And other tenants are not deduplicated against it
+    assert store.upsert_unique("t2", [again], EMBEDDER.embed_documents([again.text])) == [again.id]
+
+
+def test_upsert_unique_stores_a_deleted_or_replaced_content_again(store: LongTermStore) -> None:
+    (gone,) = put(store, "t1", rec("was deleted", memory_hash="h-gone"))
+    (moved,) = put(store, "t1", rec("old text", memory_hash="h-old"))
+    store.upsert_unique("t1", [gone], EMBEDDER.embed_documents([gone.text]))  # holds its content
+    store.delete("t1", [gone.id])
+    put(store, "t1", moved.model_copy(update={"text": "new text", "memory_hash": "h-new"}))
+    revived, reused = rec("was deleted", memory_hash="h-gone"), rec("old text", memory_hash="h-old")
+    kept = store.upsert_unique("t1", [revived, reused], EMBEDDER.embed_documents([revived.text, reused.text]))
+    assert kept == [revived.id, reused.id]
+
+
+def test_concurrent_creates_of_one_content_store_it_once(store: LongTermStore) -> None:
+    # Given 20 writers with the same text under 20 ids, released together
+    records = [rec("the same fact, told twenty times", memory_hash="h-same") for _ in range(20)]
+    vector = EMBEDDER.embed_documents([records[0].text])
+    barrier = threading.Barrier(len(records))
+    answers: dict[str, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def create(record: MemoryRecord) -> None:
+        try:
+            barrier.wait(timeout=10)
+            answers[record.id] = store.upsert_unique("t1", [record], vector)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(r,)) for r in records]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # Then exactly one record is stored, and every writer was told its id
+    assert errors == []
+    page, total = search(store, "t1", "list")
+    assert total == 1
+    assert {ids[0] for ids in answers.values()} == {page[0].id}
+    assert len(answers) == 20
 
 
 # -- SQLite only ----------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The exact requests OpenSearchLongTermStore sends, against a fake client that records every call.
 
-No OpenSearch server exists here; these bodies were checked against the documentation cited next to
-each test, and the shared contract suite runs them for real when OPENSEARCH_URL is set.
+These bodies were checked against the documentation cited next to each test; the shared contract suite
+(tests/integration/test_long_term_stores.py) runs them for real on the OpenSearch test node. What only
+OpenSearch Serverless accepts or refuses (no custom ids, no refresh, no engine parameter) is pinned
+here, because no engine on this machine behaves like it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class FakeIndices:
         self._dimension = dimension
         self._space = space
         self.create_error: Exception | None = None
+        self.other_properties: dict[str, Any] = {}  # more fields the index's mapping answers with
 
     def exists(self, **kwargs: Any) -> bool:
         self._client.calls.append(("indices.exists", kwargs))
@@ -56,8 +59,9 @@ class FakeIndices:
 
     def get_mapping(self, **kwargs: Any) -> dict[str, Any]:
         self._client.calls.append(("indices.get_mapping", kwargs))
-        vector = {"dimension": self._dimension, "method": {"name": "hnsw", "space_type": self._space}}
-        return {kwargs["index"]: {"mappings": {"properties": {"vector": vector}}}}
+        method = {"name": "hnsw", "space_type": self._space}
+        vector = {"type": "knn_vector", "dimension": self._dimension, "method": method}
+        return {kwargs["index"]: {"mappings": {"properties": {"vector": vector, **self.other_properties}}}}
 
 
 class FakeClient:
@@ -194,7 +198,44 @@ def test_ensure_ready_on_an_index_of_another_dimension_is_a_configuration_error(
     store, client = make_store(exists=True, dimension=1536)
     with pytest.raises(ConfigurationError, match="1536-dim vectors but the embedder produces 384"):
         store.ensure_ready(384)
-    assert [name for name, _ in client.calls] == ["indices.exists", "indices.get_mapping"]
+    assert [(name, kwargs["index"]) for name, kwargs in client.calls] == [
+        ("indices.exists", "memories"),
+        ("indices.exists", "memories-hash-claims"),
+        ("indices.get_mapping", "memories"),
+    ]
+
+
+def test_engine_none_leaves_the_engine_out_and_keeps_inner_product() -> None:
+    # OPENSEARCH_ENGINE=none: the issue reports that OpenSearch Serverless next-gen vector collections
+    # refuse an `engine` parameter (not verifiable here); the AWS::OpenSearchServerless::Index `Method`
+    # reference lists `Engine` as "Required: No" and `SpaceType` innerproduct as allowed
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-opensearchserverless-index-method.html).
+    method = index_body(8, "none")["mappings"]["properties"]["vector"]["method"]
+    assert method == {"name": "hnsw", "space_type": "innerproduct"}
+
+
+def test_serverless_needs_no_hash_claims_index() -> None:
+    # AOSS has no custom document ids, so no claim documents (see opensearch_dedup.py).
+    store, client = make_store(serverless=True, exists=True, dimension=3)
+    store.ensure_ready(3)
+    assert [(name, kwargs["index"]) for name, kwargs in client.calls] == [
+        ("indices.exists", "memories"),
+        ("indices.get_mapping", "memories"),
+    ]
+
+
+def test_ensure_ready_on_a_conflicting_mapping_names_each_field() -> None:
+    store, client = make_store(exists=True, dimension=3)
+    client.indices.other_properties = {"tenant": {"type": "text"}, "created_at": {"type": "long"}}
+    with pytest.raises(ConfigurationError, match="'tenant' is 'text', needs 'keyword'; 'created_at' is 'long'"):
+        store.ensure_ready(3)
+
+
+def test_ensure_ready_on_an_index_whose_vector_is_no_knn_vector() -> None:
+    store, client = make_store(exists=True, dimension=3)
+    client.indices.other_properties = {"vector": {"type": "float"}}
+    with pytest.raises(ConfigurationError, match="maps 'vector' as 'float', but this version needs 'knn_vector'"):
+        store.ensure_ready(3)
 
 
 def test_ensure_ready_on_a_cosine_index_of_an_earlier_version_is_a_configuration_error() -> None:
@@ -496,11 +537,34 @@ def test_touch_rewrites_the_whole_document_with_its_vector() -> None:
     assert (doc["record"]["access_count"], doc["last_accessed"]) == (3, int(when.timestamp() * 1000))
 
 
-def test_a_failed_bulk_item_is_reported() -> None:
+def test_a_document_the_mapping_refuses_is_a_configuration_error() -> None:
     store, client = make_store()
     client.replies["bulk"] = [{"errors": True, "items": [{"index": {"status": 400, "error": {"type": "mapper"}}}]}]
-    with pytest.raises(DependencyUnavailableError, match="mapper"):
+    with pytest.raises(ConfigurationError, match=r"refused a document .*mapper.*mapping conflicts"):
         store.upsert("t1", [rec("a")], [[1.0, 0.0, 0.0]])
+
+
+def test_a_partly_failed_bulk_write_deletes_what_it_created_then_raises() -> None:
+    # Bulk items succeed or fail one by one (https://docs.opensearch.org/latest/api-reference/document-apis/bulk/,
+    # "Response": per-item status); a 429 item is a rejected execution.
+    store, client = make_store()
+    client.replies["bulk"] = [
+        {
+            "errors": True,
+            "items": [
+                {"index": {"_id": "t1:a", "status": 201, "result": "created"}},
+                {"index": {"_id": "t1:b", "status": 200, "result": "updated"}},
+                {"index": {"_id": "t1:c", "status": 429, "error": {"type": "es_rejected_execution_exception"}}},
+            ],
+        },
+        {"errors": False, "items": [{"delete": {"_id": "t1:a", "status": 200, "result": "deleted"}}]},
+    ]
+    with pytest.raises(DependencyUnavailableError, match=r"1 of 3 documents failed.*rejected") as raised:
+        store.upsert("t1", [rec("a"), rec("b"), rec("c")], [[1.0, 0.0, 0.0]] * 3)
+    assert not isinstance(raised.value, ConfigurationError)
+    write, compensation = client.bodies("bulk")
+    assert len(write) == 6
+    assert compensation == [{"delete": {"_index": "memories", "_id": "t1:a"}}]  # "updated" b keeps its new version
 
 
 # -- errors -----------------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ from agent_memory.adapters._fusion import (
     parse_keyword_query,
     similarity,
 )
+from agent_memory.adapters.opensearch_dedup import HashClaims, claims_index_body
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError, InvalidInputError
 from agent_memory.domain.filters import DATE_FIELDS, TAG_FIELDS, SearchFilters, SearchQuery
 from agent_memory.domain.models import MemoryRecord, MemoryRecordResult, SearchMode
@@ -269,12 +270,14 @@ class OpenSearchLongTermStore:
         serverless: bool,
         dimensions: int | None = None,
         engine: Engine = "faiss",
+        claim_grace_seconds: float = 11.0,
     ) -> None:
         self._client = client
         self._index = index_name
         self._serverless = serverless
         self._dims = dimensions
         self._engine = engine
+        self._claims = HashClaims(client, index_name, self._calling, grace_seconds=claim_grace_seconds)
 
     @classmethod
     def from_settings_values(
@@ -322,7 +325,9 @@ class OpenSearchLongTermStore:
             retry_on_timeout=False,
             pool_maxsize=10,
         )
-        return cls(client, index_name=index, serverless=service == "aoss", engine=engine)
+        # A writer between its hash claim and its write takes at most a search and a bulk request.
+        grace = 2 * timeout_seconds + 1.0
+        return cls(client, index_name=index, serverless=service == "aoss", engine=engine, claim_grace_seconds=grace)
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -361,11 +366,35 @@ class OpenSearchLongTermStore:
         with self._calling("bulk write"):
             response = self._client.bulk(body=lines, index=self._index, **kwargs)
         items = [next(iter(item.items())) for item in response.get("items", [])]
-        for action, result in items:
-            status = int(result.get("status", 200))
-            if status >= 300 and not (action == "delete" and status == 404):
-                raise DependencyUnavailableError("opensearch", f"bulk {action} failed: {result.get('error')}")
+        failed = [
+            (action, result)
+            for action, result in items
+            if int(result.get("status", 200)) >= 300 and not (action == "delete" and int(result["status"]) == 404)
+        ]
+        if failed:
+            self._compensate(items)
+            action, result = failed[0]
+            error = result.get("error") or {}
+            detail = f"bulk {action} of {len(failed)} of {len(items)} documents failed: {error}"
+            if int(result.get("status", 500)) == 400:  # the index refuses our document: its mapping differs
+                raise ConfigurationError(
+                    f"OpenSearch index '{self._index}' refused a document ({detail}); its mapping conflicts "
+                    "with this version's (see index_body in opensearch_long_term.py)",
+                    "opensearch",
+                )
+            raise DependencyUnavailableError("opensearch", detail)
         return items
+
+    def _compensate(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Delete the documents a partly failed bulk request created, so no half of a batch stays. A
+        replaced document (`updated`) keeps its new version: its old one is gone either way, and a retry
+        of the same upsert converges."""
+        created = [result["_id"] for action, result in items if action == "index" and result.get("result") == "created"]
+        if not created:
+            return
+        kwargs: dict[str, Any] = {} if self._serverless else {"refresh": "wait_for"}
+        with self._calling("bulk compensation"):
+            self._client.bulk(body=[{"delete": {"_index": self._index, "_id": _id}} for _id in created], **kwargs)
 
     def _hits_by_ids(self, tenant: str, ids: Sequence[str], *, with_vector: bool = False) -> list[dict[str, Any]]:
         hits: list[dict[str, Any]] = []
@@ -440,18 +469,41 @@ class OpenSearchLongTermStore:
     # -- LongTermStore --------------------------------------------------------------------------
 
     def ensure_ready(self, dimensions: int) -> None:
-        from opensearchpy.exceptions import RequestError
+        """Create the index (and, on a domain, the hash-claims index) if missing; check an existing one.
 
+        Raises:
+            ConfigurationError: the index holds vectors of another dimension or space, or maps one of
+                our fields with another type (a mapping conflict), naming what it found and what is needed.
+        """
         with self._calling("index setup"):
-            if not self._client.indices.exists(index=self._index):
-                try:
-                    self._client.indices.create(index=self._index, body=index_body(dimensions, self._engine))
-                except RequestError as exc:  # another cold start created it first
-                    if "resource_already_exists_exception" not in str(exc):
-                        raise
+            self._create_if_missing(self._index, index_body(dimensions, self._engine))
+            if not self._serverless:
+                self._create_if_missing(self._claims.index, claims_index_body())
             mapping = self._client.indices.get_mapping(index=self._index)
         properties = next(iter(mapping.values()))["mappings"].get("properties", {})
+        self._check_mapping(properties, dimensions)
+        self._dims = dimensions
+
+    def _create_if_missing(self, index: str, body: dict[str, Any]) -> None:
+        from opensearchpy.exceptions import RequestError
+
+        if self._client.indices.exists(index=index):
+            return
+        try:
+            self._client.indices.create(index=index, body=body)
+        except RequestError as exc:  # another cold start created it first
+            if "resource_already_exists_exception" not in str(exc):
+                raise
+
+    def _check_mapping(self, properties: dict[str, Any], dimensions: int) -> None:
         vector = properties.get("vector", {})
+        if vector and vector.get("type") != "knn_vector":
+            raise ConfigurationError(
+                f"OpenSearch index '{self._index}' maps 'vector' as '{vector.get('type', 'object')}', but this "
+                "version needs 'knn_vector' (the index was not created by agent-memory, or index.knn was off); "
+                "set OPENSEARCH_INDEX to a new index",
+                "opensearch",
+            )
         stored = vector.get("dimension")
         if stored is not None and int(stored) != dimensions:
             raise ConfigurationError(
@@ -460,7 +512,7 @@ class OpenSearchLongTermStore:
                 "OPENSEARCH_INDEX to a new index (existing memories must be re-embedded)",
                 "opensearch",
             )
-        space = vector.get("method", {}).get("space_type")
+        space = vector.get("method", {}).get("space_type") or vector.get("space_type")
         if space is not None and space != SPACE_TYPE:
             raise ConfigurationError(
                 f"OpenSearch index '{self._index}' scores vectors with '{space}', but this version needs "
@@ -468,7 +520,18 @@ class OpenSearchLongTermStore:
                 "re-index the memories",
                 "opensearch",
             )
-        self._dims = dimensions
+        expected = index_body(dimensions, self._engine)["mappings"]["properties"]
+        conflicts = [
+            f"'{name}' is '{properties[name].get('type', 'object')}', needs '{want['type']}'"
+            for name, want in expected.items()
+            if name != "vector" and name in properties and properties[name].get("type", "object") != want["type"]
+        ]
+        if conflicts:
+            raise ConfigurationError(
+                f"OpenSearch index '{self._index}' has a mapping that conflicts with this version's: "
+                f"{'; '.join(conflicts)}; set OPENSEARCH_INDEX to a new index and re-index the memories",
+                "opensearch",
+            )
 
     def upsert(
         self,
@@ -491,6 +554,81 @@ class OpenSearchLongTermStore:
             stale = [hit["_id"] for hit in self._hits_by_ids(tenant, list(latest))]
         self._write(tenant, [self._document(tenant, r, v, c) for r, v, c in latest.values()], stale)
 
+    def upsert_unique(
+        self,
+        tenant: str,
+        records: Sequence[MemoryRecord],
+        vectors: Sequence[Sequence[float]],
+        contexts: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """`upsert`, skipping a record whose `memory_hash` another record of the tenant already holds.
+
+        On a domain, atomic across writers through a hash claim per (tenant, hash) (opensearch_dedup.py).
+        On Serverless (no custom `_id`, no refresh) it is a look-then-write: writers racing within the
+        collection's refresh interval (seconds) can each store the same content once.
+        """
+        if len(records) != len(vectors) or (contexts is not None and len(contexts) != len(records)):
+            raise ValueError(f"{len(records)} records but {len(vectors)} vectors / contexts")
+        given = contexts if contexts is not None else [None] * len(records)
+        latest = {
+            record.id: (record, _at_most_unit(vector), context)
+            for record, vector, context in zip(records, vectors, given, strict=True)
+        }
+        for _, vector, _ in latest.values():
+            self._check_dims(len(vector), "vector to store")
+        answer: dict[str, str] = {}
+        kept: dict[str, str] = {}  # memory_hash -> id kept, within this batch
+        claimed: list[tuple[str, tuple[int, int]]] = []  # (hash, token) of claims this call holds
+        chosen: list[tuple[MemoryRecord, list[float], str | None]] = []
+        try:
+            for record, vector, context in latest.values():
+                digest = record.memory_hash
+                if digest is not None and kept.get(digest, record.id) != record.id:
+                    answer[record.id] = kept[digest]
+                    continue
+                if digest is not None and digest not in kept:
+                    owner = self._owner_of(tenant, digest, record.id, claimed)
+                    if owner != record.id:
+                        answer[record.id] = owner
+                        continue
+                    kept[digest] = record.id
+                answer[record.id] = record.id
+                chosen.append((record, vector, context))
+            if chosen:
+                self.upsert(tenant, [c[0] for c in chosen], [c[1] for c in chosen], [c[2] for c in chosen])
+        except BaseException:
+            for digest, token in claimed:  # the records were not (all) written: free their content again
+                self._claims.release(tenant, digest, token)
+            raise
+        return [answer[record.id] for record in records]
+
+    def _owner_of(self, tenant: str, digest: str, record_id: str, claimed: list[tuple[str, tuple[int, int]]]) -> str:
+        """The id that keeps content `digest`: `record_id` when this writer may store it."""
+        if self._serverless:
+            others = [r for r in self.find_by_hash(tenant, digest) if r.id != record_id]
+            return others[0].id if others else record_id
+        claim = self._claims.claim(
+            tenant,
+            digest,
+            record_id,
+            record=lambda owner: self._record_now(tenant, owner),
+            stored=lambda: self.find_by_hash(tenant, digest),
+        )
+        if claim.won and claim.token is not None:
+            claimed.append((digest, claim.token))
+        return claim.owner
+
+    def _record_now(self, tenant: str, record_id: str) -> MemoryRecord | None:
+        """One record by its `_id`, realtime: seen as soon as it is indexed, before any refresh (domains)."""
+        from opensearchpy.exceptions import NotFoundError
+
+        with self._calling("get"):
+            try:
+                doc = self._client.get(index=self._index, id=f"{tenant}:{record_id}", _source_includes=["record"])
+            except NotFoundError:
+                return None
+        return MemoryRecord.model_validate(doc["_source"]["record"])
+
     def get(self, tenant: str, ids: Sequence[str]) -> list[MemoryRecord]:
         newest = _newest_per_id(self._hits_by_ids(tenant, ids))
         return [MemoryRecord.model_validate(newest[i]["_source"]["record"]) for i in dict.fromkeys(ids) if i in newest]
@@ -500,6 +638,9 @@ class OpenSearchLongTermStore:
         owner = {hit["_id"]: hit["_source"]["memory_id"] for hit in hits}
         items = self._bulk([{"delete": {"_index": self._index, "_id": _id}} for _id in owner])
         deleted = {owner[result["_id"]] for _, result in items if result.get("result") == "deleted"}
+        if not self._serverless:  # a deleted memory's content may be stored again at once
+            hashes = {hit["_source"]["record"].get("memory_hash"): hit["_source"]["memory_id"] for hit in hits}
+            self._claims.release_owned(tenant, {h: i for h, i in hashes.items() if h and i in deleted})
         return len(deleted)
 
     def find_by_hash(self, tenant: str, memory_hash: str) -> list[MemoryRecord]:

@@ -28,7 +28,7 @@ from agent_memory.adapters.opensearch_long_term import (
     index_body,
     min_score_for_distance,
 )
-from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError
+from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError, InvalidInputError
 from agent_memory.domain.filters import DateTimeFilter, EnumFilter, SearchFilters, SearchQuery, TagFilter
 from agent_memory.domain.models import MemoryRecord, MemoryTypeEnum
 from agent_memory.domain.temporal import time_reference
@@ -537,10 +537,11 @@ def test_touch_rewrites_the_whole_document_with_its_vector() -> None:
     assert (doc["record"]["access_count"], doc["last_accessed"]) == (3, int(when.timestamp() * 1000))
 
 
-def test_a_document_the_mapping_refuses_is_a_configuration_error() -> None:
+def test_a_document_the_engine_refuses_is_bad_input_with_the_engine_reason() -> None:
     store, client = make_store()
-    client.replies["bulk"] = [{"errors": True, "items": [{"index": {"status": 400, "error": {"type": "mapper"}}}]}]
-    with pytest.raises(ConfigurationError, match=r"refused a document .*mapper.*mapping conflicts"):
+    error = {"type": "mapper_parsing_exception", "reason": "failed to parse field [created_at]"}
+    client.replies["bulk"] = [{"errors": True, "items": [{"index": {"status": 400, "error": error}}]}]
+    with pytest.raises(InvalidInputError, match=r"nothing was stored: failed to parse field \[created_at\]"):
         store.upsert("t1", [rec("a")], [[1.0, 0.0, 0.0]])
 
 

@@ -376,12 +376,12 @@ class OpenSearchLongTermStore:
             action, result = failed[0]
             error = result.get("error") or {}
             detail = f"bulk {action} of {len(failed)} of {len(items)} documents failed: {error}"
-            if int(result.get("status", 500)) == 400:  # the index refuses our document: its mapping differs
-                raise ConfigurationError(
-                    f"OpenSearch index '{self._index}' refused a document ({detail}); its mapping conflicts "
-                    "with this version's (see index_body in opensearch_long_term.py)",
-                    "opensearch",
-                )
+            if int(result.get("status", 500)) == 400:
+                # The engine refuses this document (e.g. a tag over Lucene's 32 KB term limit, or a field
+                # the index maps otherwise). ensure_ready already refused indexes whose mapping conflicts
+                # with ours, so the record's content is the likelier cause: a 400 with the engine's reason.
+                reason = error.get("reason") or error.get("type") if isinstance(error, dict) else error
+                raise InvalidInputError(f"OpenSearch refused a memory record, nothing was stored: {reason}")
             raise DependencyUnavailableError("opensearch", detail)
         return items
 

@@ -32,7 +32,8 @@ import org.opensearch.transport.Netty4Plugin;
  * jars carry no native libraries: the lucene engine works fully, faiss only on k-NN's Java exact-search
  * path. The index template installed at start keeps every index on that path
  * ({@code index.knn.advanced.approximate_threshold: -1}: no native graph is ever built), so a client
- * configured for faiss, the managed-domain default, needs nothing special.
+ * configured for faiss, the managed-domain default, needs nothing special. It also gives every index no
+ * replica (one node) and a 100 ms refresh interval.
  *
  * <p>Configuration: {@code OPENSEARCH_PORT} (HTTP, default 9200), {@code OPENSEARCH_DATA_DIR} or the first
  * argument (default {@code ./opensearch-data}). Logs go to {@code <data dir>/logs/opensearch-node.log} at
@@ -106,7 +107,10 @@ public final class TestNode extends Node {
             .order(Integer.MIN_VALUE) // anything else a user puts in a template or request wins
             .settings(Settings.builder()
                 .put("index.knn.advanced.approximate_threshold", -1)
-                .put("index.number_of_replicas", 0)); // one node: a replica could never be assigned
+                .put("index.number_of_replicas", 0) // one node: a replica could never be assigned
+                // Writes wait for a refresh (refresh=wait_for, read-your-writes); tests write then read
+                // thousands of times, and a domain's 1 s default would make each write wait up to 1 s.
+                .put("index.refresh_interval", "100ms"));
         node.client().admin().indices().putTemplate(template).actionGet();
     }
 

@@ -344,9 +344,11 @@ def test_redis_keys_carry_the_session_ttl_and_persistent_ones_none(redis_url: st
 def test_a_ttl_no_store_can_hold_is_refused_before_anything_changes(store: WorkingMemoryStore, ttl: int) -> None:
     # Given a stored session with a TTL
     store.put(key(), WorkingMemory(session_id="s1", ttl_seconds=100, messages=[message("kept")]))
-    # When a put and an append name a TTL outside 1..MAX_TTL_SECONDS
+    # When a put and an append name a TTL outside 1..MAX_TTL_SECONDS (the model refuses one, so a
+    # caller that skips validation is what the store must still stop)
+    unchecked = WorkingMemory.model_construct(session_id="s1", ttl_seconds=ttl, messages=[message("new")])
     with pytest.raises(InvalidInputError, match="ttl_seconds must be between 1 and"):
-        store.put(key(), WorkingMemory(session_id="s1", ttl_seconds=ttl, messages=[message("new")]))
+        store.put(key(), unchecked)
     with pytest.raises(InvalidInputError, match="ttl_seconds must be between 1 and"):
         store.append_messages(key("s2"), [message("new")], ttl_seconds=ttl)
     # Then the session is as it was, still expiring, and nothing else was created

@@ -162,6 +162,12 @@ return removed
 """
 )
 
+# KEYS: meta, msgs. Returns {HGETALL meta, LRANGE msgs}: one consistent read in one round trip (a
+# MULTI/EXEC pipeline needs four replies for the same). `no-writes` lets it run under OOM and on replicas.
+_GET = """#!lua flags=no-writes
+return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}
+"""
+
 # KEYS: one index. ARGV: offset, limit ('' = all). Returns {live total, members of the page}.
 _PAGE = """#!lua
 local t = redis.call('TIME')
@@ -197,6 +203,7 @@ class RedisWorkingMemoryStore:
         self._append = client.register_script(_APPEND)
         self._delete = client.register_script(_DELETE)
         self._page = client.register_script(_PAGE)
+        self._get = client.register_script(_GET)
 
     @classmethod
     def from_url(
@@ -221,12 +228,10 @@ class RedisWorkingMemoryStore:
     # -- port -------------------------------------------------------------------------------------
 
     def get(self, key: SessionKey) -> WorkingMemory | None:
+        session_keys = [keys.session_meta_key(self._prefix, key), keys.session_messages_key(self._prefix, key)]
         with self._errors("get"):
-            pipe = self._client.pipeline(transaction=True)
-            pipe.hgetall(keys.session_meta_key(self._prefix, key))
-            pipe.lrange(keys.session_messages_key(self._prefix, key), 0, -1)
-            meta, messages = pipe.execute()
-        return self._decode(meta, messages)
+            meta, messages = self._get(keys=session_keys)
+        return self._decode(dict(zip(meta[::2], meta[1::2], strict=True)), messages)
 
     def put(self, key: SessionKey, memory: WorkingMemory) -> None:
         """Replace the document and its TTL. The key decides session_id, namespace and user_id."""
@@ -253,13 +258,14 @@ class RedisWorkingMemoryStore:
     ) -> WorkingMemory:
         if max_messages is not None and max_messages < 0:
             raise InvalidInputError(f"max_messages must be >= 0, got {max_messages}")
+        ttl = _ttl_arg(ttl_seconds)
         new = WorkingMemory(
             session_id=key.session_id, namespace=key.namespace, user_id=key.user_id, ttl_seconds=ttl_seconds
         )
         args = [
             keys.session_member(key),
             new.model_dump_json(exclude=_META_FIELDS),
-            _ttl_arg(ttl_seconds),
+            ttl,
             format_datetime(utcnow()),
             "" if max_messages is None else str(max_messages),
             uuid.uuid4().hex,
@@ -327,15 +333,19 @@ class RedisWorkingMemoryStore:
 
     @staticmethod
     def _decode(meta: Mapping[Any, Any], messages: Sequence[Any]) -> WorkingMemory | None:
+        """The stored pieces as one JSON document, validated once by pydantic-core (the read hot path:
+        no Python-level JSON parsing). Every piece was written by `put`/`append_messages` as JSON."""
         if not meta:
             return None
         fields = {_text(k): _text(v) for k, v in meta.items()}
-        document = json.loads(fields["doc"])
-        document["ttl_seconds"] = int(fields["ttl"]) if fields.get("ttl") else None
+        document = fields["doc"]
+        parts = [document[:-1], "," if document.strip() != "{}" else ""]
+        parts += ['"messages":[', ",".join(_text(m) for m in messages), "]"]
+        parts += [',"ttl_seconds":', fields.get("ttl") or "null"]
         if fields.get("updated_at"):
-            document["updated_at"] = fields["updated_at"]
-        document["messages"] = [json.loads(_text(m)) for m in messages]
-        return WorkingMemory.model_validate(document)
+            parts += [',"updated_at":', json.dumps(fields["updated_at"])]
+        parts.append("}")
+        return WorkingMemory.model_validate_json("".join(parts))
 
     @contextmanager
     def _errors(self, operation: str) -> Iterator[None]:

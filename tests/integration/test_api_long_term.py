@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -172,8 +173,15 @@ def test_keyword_search_with_distance_threshold_is_400(api: TestClient) -> None:
     assert response.status_code == 400
 
 
-def test_create_without_id_or_with_blank_text_is_422(api: TestClient) -> None:
-    assert api.post("/v1/long-term-memory/", json={"memories": [{"text": "x"}]}).status_code == 422
+def test_create_without_id_gets_a_server_assigned_ulid(api: TestClient) -> None:
+    # A deliberate difference from AMS (422): a curl user need not invent ids
+    outcome = _create(api, {"text": "User likes jazz"}, {"text": "User plays piano"})
+    assert len(outcome["stored_ids"]) == 2
+    assert all(re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{26}", i) for i in outcome["stored_ids"])
+    assert api.get(f"/v1/long-term-memory/{outcome['stored_ids'][0]}").json()["text"] == "User likes jazz"
+
+
+def test_create_with_blank_text_or_a_comma_in_a_topic_is_422(api: TestClient) -> None:
     assert api.post("/v1/long-term-memory/", json={"memories": [{"id": "a", "text": " "}]}).status_code == 422
     comma = {"memories": [{"id": "a", "text": "x", "topics": ["a,b"]}]}
     assert api.post("/v1/long-term-memory/", json=comma).status_code == 422

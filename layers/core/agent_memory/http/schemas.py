@@ -108,12 +108,14 @@ class WorkingMemoryResponse(WorkingMemory):
 
 
 class ExtractedMemoryRecord(MemoryRecord):
-    """A record in a create request: `id` is required (422 when missing), text must not be blank.
+    """A record in a create request; text must not be blank.
 
-    Server-side defaults differ from the client's: `memory_type` semantic, `discrete_memory_extracted` t.
+    Deliberate differences from AMS: a record without an `id` gets a server-assigned ULID (AMS answers
+    422), as a curl user expects; the answer's `stored_ids` says which. Server-side defaults differ from
+    the client's: `memory_type` semantic, `discrete_memory_extracted` t.
     """
 
-    id: Identifier
+    id: Identifier = Field(default_factory=new_id, description="Omit it and the server assigns a ULID")
     session_id: Identifier | None = None
     user_id: ScopeValue | None = None
     namespace: ScopeValue | None = None

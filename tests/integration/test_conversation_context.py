@@ -142,13 +142,15 @@ def test_scope_filters_still_apply_with_context(store: SqliteLongTermStore) -> N
 
 
 def test_a_file_from_before_contexts_is_migrated(tmp_path: Path) -> None:
-    # Given a database written by the previous schema (no context column, one-column FTS)
+    # Given a database written by an older schema (no context column, one-column FTS5 keyword index, no
+    # change log)
     path = tmp_path / "old.sqlite3"
     SqliteLongTermStore(path).close()
     conn = sqlite3.connect(path)
     conn.executescript(
         """
-        DROP TRIGGER records_fts_insert; DROP TRIGGER records_fts_delete; DROP TABLE records_fts;
+        DROP TRIGGER records_log_insert; DROP TRIGGER records_log_delete; DROP TRIGGER records_log_touch;
+        DROP TABLE record_changes;
         ALTER TABLE records DROP COLUMN context;
         CREATE VIRTUAL TABLE records_fts USING fts5(text, content='records', content_rowid='rid',
             tokenize='porter unicode61 remove_diacritics 2');

@@ -1,27 +1,27 @@
 """SQLite long-term store: the embedded default, one file and no server.
 
 Layout:
-    meta(key, value)                 the vector dimension the file was built with
+    meta(key, value)                 the vector dimension the file was built with; how far the log is pruned
     records(rid, tenant, id, ...)    one row per record: indexed filter columns (dates as epoch seconds),
                                      the record as JSON, its conversation context (see the port), the
                                      vector as a float32 BLOB (unit length or shorter)
     record_tags(field, value, rid)   topics and entities, one row per value, for SQL filtering
-    records_fts(text, context)       FTS5 external-content index over records, kept in step by triggers
+    record_changes(seq, tenant, rid, op)  every insert, delete and touch of a record, written by triggers
+                                     in the same transaction; each process's keyword index catches up from it
     tenant_versions(tenant, version) bumped by every write that changes a tenant's vectors
 
-Search: filters compile to SQL with the semantics of `SearchFilters.matches` and always run first, so a
-restrictive filter never loses results to unfiltered neighbours. Vector search is exact: the inner product
-of the unit query with each filtered row's vector (cosine for unit vectors; see the port), with numpy,
-from a per-tenant matrix kept in memory and rebuilt when the tenant's version
+Search runs the shared flow (services/ranking.py); this store supplies candidates. Filters compile to SQL
+(sqlite_filters.py) or to a tantivy query with the semantics of `SearchFilters.matches`, and always apply
+before top-k, so a restrictive filter never loses results to unfiltered neighbours. Vector search is
+exact: the inner product of the unit query with each filtered row's vector (cosine for unit vectors; see
+the port), with numpy, from a per-tenant matrix kept in memory and rebuilt when the tenant's version
 changes (a version row rather than a process-local flag, so writes from another process are seen too).
-Keyword search is FTS5 `bm25()`, the record's own text weighing twice its context
-(`KEYWORD_TEXT_OVER_CONTEXT`), with the `porter unicode61 remove_diacritics 2` tokenizer: stemming lets
-"hiking" find "hike", which matters more for conversational memories than exact-form precision; the
-OpenSearch adapter uses the matching analyzer. User words are always quoted, so no FTS5 syntax from user
-text reaches the parser. BM25 statistics are shared by all tenants of the file; only scores see them.
+Keyword search is BM25 on a per-tenant tantivy index in this process's memory (sqlite_keyword_index.py:
+why tantivy, why per process, how it stays in step with the table across processes).
 
 Concurrency: one connection guarded by a lock (FastAPI runs handlers in a thread pool, and SQLite
-serialises writers anyway); WAL and a busy timeout let a second process (the CLI) share the file.
+serialises writers anyway); WAL and a busy timeout let other processes (server workers, the worker, the
+CLI) share the file, and every cache here is checked against the file before it answers.
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ from typing import Any
 import numpy as np
 
 from agent_memory.adapters.sqlite_filters import chunks, filter_sql, marks
+from agent_memory.adapters.sqlite_keyword_index import LOG_SCHEMA, KeywordIndexes, prune_log
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError, InvalidInputError
 from agent_memory.domain.filters import LIST_FIELDS, SearchQuery
-from agent_memory.domain.keywords import KEYWORD_TEXT_OVER_CONTEXT, KeywordQuery
+from agent_memory.domain.keywords import KeywordQuery
 from agent_memory.domain.models import MemoryRecord, MemoryRecordResult
 from agent_memory.domain.search import Candidates
 from agent_memory.services import ranking
@@ -71,27 +72,16 @@ CREATE TABLE IF NOT EXISTS record_tags (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS record_tags_rid ON record_tags (rid);
 CREATE TABLE IF NOT EXISTS tenant_versions (tenant TEXT PRIMARY KEY, version INTEGER NOT NULL);
-CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5(
-    text, context, content='records', content_rowid='rid', tokenize='porter unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS records_fts_insert AFTER INSERT ON records BEGIN
-    INSERT INTO records_fts (rowid, text, context) VALUES (new.rid, new.text, new.context);
-END;
-CREATE TRIGGER IF NOT EXISTS records_fts_delete AFTER DELETE ON records BEGIN
-    INSERT INTO records_fts (records_fts, rowid, text, context) VALUES ('delete', old.rid, old.text, old.context);
-END;
 """
 
-# Files written before records had a context column: add it and rebuild the keyword index over both.
-_MIGRATE_CONTEXT = """
-ALTER TABLE records ADD COLUMN context TEXT;
+# Files written before records had a context column.
+_MIGRATE_CONTEXT = "ALTER TABLE records ADD COLUMN context TEXT;"
+# Files written when keyword search was FTS5: the keyword index is now tantivy's (sqlite_keyword_index.py).
+_DROP_FTS = """
 DROP TRIGGER IF EXISTS records_fts_insert;
 DROP TRIGGER IF EXISTS records_fts_delete;
 DROP TABLE IF EXISTS records_fts;
 """
-
-# bm25() with the column weights of (text, context).
-_BM25 = f"bm25(records_fts, {KEYWORD_TEXT_OVER_CONTEXT}, 1.0)"
 
 def _epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
@@ -184,6 +174,7 @@ class SqliteLongTermStore:
         self._lock = threading.RLock()
         self._dims: int | None = None
         self._matrices: dict[str, _TenantMatrix] = {}
+        self._keywords = KeywordIndexes()
         with self._guard():
             if self._path != ":memory:":
                 Path(self._path).parent.mkdir(parents=True, exist_ok=True)
@@ -195,9 +186,7 @@ class SqliteLongTermStore:
             migrate = bool(columns) and "context" not in columns
             if migrate:
                 self._conn.executescript(_MIGRATE_CONTEXT)
-            self._conn.executescript(_SCHEMA)
-            if migrate:
-                self._conn.execute("INSERT INTO records_fts (records_fts) VALUES ('rebuild')")
+            self._conn.executescript(_DROP_FTS + _SCHEMA + LOG_SCHEMA)
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'dimensions'").fetchone()
             self._dims = int(row[0]) if row else None
 
@@ -464,6 +453,8 @@ class SqliteLongTermStore:
             " ON CONFLICT (tenant) DO UPDATE SET version = version + 1 RETURNING version",
             (tenant,),
         ).fetchone()
+        if version % 256 == 0:
+            prune_log(conn)
         cached = self._matrices.pop(tenant, None)
         if cached is None or cached.version != version - 1:
             return
@@ -522,14 +513,7 @@ class _SqliteCandidates:
     def keyword_candidates(
         self, query: SearchQuery, keywords: KeywordQuery, *, start: int, size: int | None
     ) -> Candidates[int]:
-        # All matches: the true total needs them, and a separate COUNT(*) measured slower than this.
-        sql, args = self._keyword_sql(query, keywords)
-        matches = [
-            (rid, float(raw))
-            for rid, raw in self._conn.execute(f"SELECT r.rid, -{_BM25} AS raw {sql} ORDER BY raw DESC, r.rid", args)
-        ]
-        end = None if size is None else start + size
-        return Candidates(matches[start:end], total=len(matches), best=matches[0][1] if matches else None)
+        return self._store._keywords.candidates(self._conn, query, keywords, start=start, size=size)
 
     def dates(self, tenant: str, keys: Sequence[int]) -> dict[int, datetime]:
         dates: dict[int, datetime] = {}
@@ -569,24 +553,3 @@ class _SqliteCandidates:
             f"SELECT r.rid FROM records r WHERE r.tenant = ? AND {where}", (query.tenant, *params)
         )
         return np.fromiter((rid for (rid,) in rows), dtype=np.int64)
-
-    def _keyword_sql(self, query: SearchQuery, keywords: KeywordQuery) -> tuple[str, list[Any]]:
-        """The FROM/WHERE of a filtered keyword match."""
-        any_term = " OR ".join(_quote(tokens) for tokens in [*((w,) for w in keywords.words), *keywords.phrases])
-        where, params = filter_sql(query.filters)
-        sql = (
-            "FROM records_fts JOIN records r ON r.rid = records_fts.rowid"
-            f" WHERE records_fts MATCH ? AND r.tenant = ? AND {where}"
-        )
-        args: list[Any] = [any_term, query.tenant, *params]
-        if keywords.phrases:
-            # Quoted phrases are required in the record's own text; the loose words only add to the score.
-            sql += " AND r.rid IN (SELECT f.rowid FROM records_fts f WHERE f.records_fts MATCH ?)"
-            args.append(" AND ".join(f"text : {_quote(tokens)}" for tokens in keywords.phrases))
-        return sql, args
-
-
-def _quote(tokens: Sequence[str]) -> str:
-    # Tokens are \w+ runs, so they never contain a double quote; quoting makes FTS5 read them as
-    # literal words or phrases, never as operators (OR, NEAR, *, -, column filters).
-    return '"' + " ".join(tokens) + '"'

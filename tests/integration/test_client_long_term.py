@@ -1,8 +1,9 @@
 """The official agent_memory_client 0.14.0 drives long-term memory on a live server (issue 3).
 
-Every test runs for both `backend` params of the `live_server` fixture. The embedder is the
-deterministic FakeEmbedder (texts that share words are close; the same text is at distance 0) and
-there is no LLM, so nothing is merged or rewritten behind the tests' back.
+Every test runs for the three `backend` params of the `live_server` fixture (SQLite; Redis; Redis with
+long-term memory on the OpenSearch node). The embedder is the deterministic FakeEmbedder (texts that
+share words are close; the same text is at distance 0) and there is no LLM, so nothing is merged or
+rewritten behind the tests' back.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from agent_memory_client.filters import (
 )
 from agent_memory_client.models import ClientMemoryRecord, RecencyConfig, WorkingMemory
 
-from tests.fixtures.app import LiveServer
+from tests.fixtures.app import WITH_OPENSEARCH, LiveServer
 from tests.integration._client import ago, connect, ids, message, prompt_texts, record
 
 pytestmark = pytest.mark.filterwarnings("ignore:get_working_memory is deprecated:DeprecationWarning")
@@ -39,6 +40,13 @@ pytestmark = pytest.mark.filterwarnings("ignore:get_working_memory is deprecated
 SUMMARY_HEADER = "## A summary of the conversation so far:\n"
 MEMORIES_HEADER = "## Long term memories related to the user's query\n "
 NO_MEMORIES = MEMORIES_HEADER + "No relevant long-term memories found."
+
+
+
+@pytest.fixture(params=WITH_OPENSEARCH)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Working memory on SQLite, on Redis, and on Redis with long-term memory on the OpenSearch node."""
+    return str(request.param)
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """The official agent_memory_client 0.14.0 drives working memory on a live server (issue 2).
 
-Every test runs against the SQLite and the Redis working-memory store (the `backend` param of the
-`live_server` fixture). The client is used unchanged; assertions are on what it returns and on what
-the server stores, read back through the client.
+Every test runs against the SQLite and the Redis working-memory store, and Redis with long-term memory on
+the OpenSearch node (the `backend` params of the `live_server` fixture). The client is used unchanged;
+assertions are on what it returns and on what the server stores, read back through the client.
 """
 
 from __future__ import annotations
@@ -20,11 +20,18 @@ from agent_memory_client import (
 )
 from agent_memory_client.models import MemoryStrategyConfig, WorkingMemory, WorkingMemoryResponse
 
-from tests.fixtures.app import LiveServer
+from tests.fixtures.app import WITH_OPENSEARCH, LiveServer
 from tests.integration._client import connect, conversation, message
 
 # get_working_memory is the only plain read the client has; it warns that it is deprecated.
 pytestmark = pytest.mark.filterwarnings("ignore:get_working_memory is deprecated:DeprecationWarning")
+
+
+
+@pytest.fixture(params=WITH_OPENSEARCH)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Working memory on SQLite, on Redis, and on Redis with long-term memory on the OpenSearch node."""
+    return str(request.param)
 
 
 @pytest.fixture

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent_memory.domain.errors import (
     AgentMemoryError,
@@ -64,11 +67,42 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": [_writable(error) for error in exc.errors()]}, status_code=422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            # Starlette's Allow names only the first route matching the path; a path served by
+            # several routes (GET, PUT and DELETE of a session) allows all of their methods.
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Starlette re-raises after this answer, so servers still see the error; the log says where.
         logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    # The most literal routes win: `/v1/long-term-memory/search` is the search route's path, though
+    # `/v1/long-term-memory/{memory_id}` would match it too.
+    path = request.scope["path"]
+    matching = [route for route in _leaf_routes(request.app.router.routes) if route.path_regex.match(path)]
+    fewest_params = min((len(route.param_convertors) for route in matching), default=0)
+    methods: set[str] = set()
+    for route in matching:
+        if len(route.param_convertors) == fewest_params:
+            methods.update(route.methods or ())
+    return sorted(methods)
+
+
+def _leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    # FastAPI 0.165 keeps an included router whole (`original_router`); older ones copy its routes.
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _leaf_routes(inner.routes)
+        elif hasattr(route, "path_regex"):
+            yield route
 
 
 def _writable(error: Any) -> dict[str, Any]:

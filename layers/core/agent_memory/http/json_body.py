@@ -16,10 +16,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic_core import from_json
 
 _POSITION = re.compile(r" at line (\d+) column (\d+)$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_PATH = {"type": "value_error", "loc": ["path"], "msg": "the path must not contain control characters"}
 
 
 def decode_json(body: bytes) -> Any:
@@ -67,12 +70,19 @@ class StrictJsonRequest(Request):
 
 
 class StrictJsonRoute(APIRoute):
-    """An APIRoute whose handler sees a `StrictJsonRequest` (FastAPI's documented custom-route hook)."""
+    """An APIRoute whose handler sees a `StrictJsonRequest` (FastAPI's documented custom-route hook).
+
+    It also refuses a path holding a control character, with a 422 like any other bad id: Starlette's
+    path patterns end in `$`, which matches before a final newline, so `GET /v1/working-memory/%0A`
+    (session id "\\n") would otherwise be answered by the session list.
+    """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def strict_handler(request: Request) -> Response:
+            if _CONTROL.search(request.scope["path"]):
+                return JSONResponse({"detail": [_CONTROL_IN_PATH]}, status_code=422)
             return await handler(StrictJsonRequest(request.scope, request.receive))
 
         return strict_handler

@@ -4,11 +4,12 @@ import time
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from agent_memory import __version__
-from agent_memory.http.deps import ContainerDep, RunDep
+from agent_memory.http.blocking import BlockingRunner
+from agent_memory.http.deps import ContainerDep
 from agent_memory.http.json_body import StrictJsonRoute
 from agent_memory.http.schemas import BackendCheck, HealthCheckResponse
 from agent_memory.services.health import probe_backends
@@ -23,7 +24,7 @@ router = APIRouter(tags=["health"], route_class=StrictJsonRoute)
 )
 async def health(
     container: ContainerDep,
-    run: RunDep,
+    request: Request,
     deep: Annotated[bool, Query(description="Also call each backend once and say whether it answered")] = False,
 ) -> JSONResponse | HealthCheckResponse:
     """Liveness, what is switched on and which backends serve it. Touches no backing store unless `deep`,
@@ -36,6 +37,7 @@ async def health(
     )
     if not deep:
         return response
+    run: BlockingRunner = request.app.state.runner  # not a dependency: the cheap check must stay cheap
     statuses = await run(probe_backends, container.backend_probes())
     response.checks = {name: BackendCheck(**asdict(status)) for name, status in statuses.items()}
     status = 200 if all(s.ok for s in statuses.values()) else 503

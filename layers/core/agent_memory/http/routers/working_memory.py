@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import TypeAdapter
 
 from agent_memory.domain.validation import INT64_MAX
-from agent_memory.http.deps import RunDep, TenantDep, WorkingMemoryServiceDep
+from agent_memory.http.deps import WorkingMemoryCallDep
 from agent_memory.http.errors import error_responses
 from agent_memory.http.json_body import StrictJsonRoute
 from agent_memory.http.schemas import (
@@ -27,6 +28,8 @@ UserId = Annotated[str | None, Query(description="User of the session")]
 ModelName = Annotated[str | None, Query(description="Model whose context window applies")]
 WindowMax = Annotated[int | None, Query(ge=1, description="Context window in tokens; overrides model_name")]
 
+_PERCENTAGES = TypeAdapter(dict[str, float | None])
+
 SUMMARIZATION_HEADER = "X-Agent-Memory-Summarization"
 PROMOTION_HEADER = "X-Agent-Memory-Promotion"
 
@@ -34,27 +37,29 @@ PROMOTION_HEADER = "X-Agent-Memory-Promotion"
 def _response(view: WorkingMemoryView, headers: dict[str, str] | None = None) -> Response:
     # The hot path: the memory was validated on the way in, so serialise it once, without FastAPI
     # validating it again against the response model.
-    body = WorkingMemoryResponse.model_construct(
-        **dict(view.memory),
-        context_percentage_total_used=view.percentage_total_used,
-        context_percentage_until_summarization=view.percentage_until_summarization,
-    ).model_dump_json()
-    return Response(body, media_type="application/json", headers=headers)
+    # WorkingMemoryResponse is the memory plus the two percentages: those are spliced onto the
+    # memory's own JSON (pydantic-core) rather than copying it into a second model.
+    body = view.memory.__pydantic_serializer__.to_json(view.memory)
+    extra = _PERCENTAGES.dump_json(
+        {
+            "context_percentage_total_used": view.percentage_total_used,
+            "context_percentage_until_summarization": view.percentage_until_summarization,
+        }
+    )
+    return Response(b"".join((body[:-1], b",", extra[1:])), media_type="application/json", headers=headers)
 
 
 @router.get("/v1/working-memory/", response_model=SessionListResponse)
 @router.get("/v1/working-memory", response_model=SessionListResponse, include_in_schema=False)
 async def list_sessions(
-    service: WorkingMemoryServiceDep,
-    tenant: TenantDep,
-    run: RunDep,
+    call: WorkingMemoryCallDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     namespace: Namespace = None,
     user_id: UserId = None,
 ) -> SessionListResponse:
-    page = await run(
-        service.list_sessions, tenant, namespace=namespace, user_id=user_id, limit=limit, offset=offset
+    page = await call.run(
+        call.service.list_sessions, call.tenant, namespace=namespace, user_id=user_id, limit=limit, offset=offset
     )
     return SessionListResponse(sessions=page.sessions, total=page.total)
 
@@ -62,18 +67,16 @@ async def list_sessions(
 @router.get("/v1/working-memory/{session_id}", response_model=WorkingMemoryResponse, responses=error_responses(404))
 async def get_working_memory(
     session_id: SessionIdPath,
-    service: WorkingMemoryServiceDep,
-    tenant: TenantDep,
-    run: RunDep,
+    call: WorkingMemoryCallDep,
     namespace: Namespace = None,
     user_id: UserId = None,
     model_name: ModelName = None,
     context_window_max: WindowMax = None,
     recent_messages_limit: Annotated[int | None, Query(description="Keep only the newest N messages")] = None,
 ) -> Response:
-    view = await run(
-        service.get,
-        tenant,
+    view = await call.run(
+        call.service.get,
+        call.tenant,
         session_id,
         namespace=namespace,
         user_id=user_id,
@@ -90,9 +93,7 @@ async def get_working_memory(
 async def put_working_memory(
     session_id: SessionIdPath,
     body: UpdateWorkingMemory,
-    service: WorkingMemoryServiceDep,
-    tenant: TenantDep,
-    run: RunDep,
+    call: WorkingMemoryCallDep,
     model_name: ModelName = None,
     context_window_max: WindowMax = None,
 ) -> Response:
@@ -101,9 +102,9 @@ async def put_working_memory(
     The `X-Agent-Memory-Summarization` header says whether a summary was made, and if not, why;
     `X-Agent-Memory-Promotion` whether the session's new memories reached long-term memory.
     """
-    view = await run(
-        service.put,
-        tenant,
+    view = await call.run(
+        call.service.put,
+        call.tenant,
         body.to_domain(session_id),
         model_name=model_name,
         context_window_max=context_window_max,
@@ -119,11 +120,9 @@ async def put_working_memory(
 @router.delete("/v1/working-memory/{session_id}", response_model=AckResponse)
 async def delete_working_memory(
     session_id: SessionIdPath,
-    service: WorkingMemoryServiceDep,
-    tenant: TenantDep,
-    run: RunDep,
+    call: WorkingMemoryCallDep,
     namespace: Namespace = None,
     user_id: UserId = None,
 ) -> AckResponse:
-    await run(service.delete, tenant, session_id, namespace=namespace, user_id=user_id)
+    await call.run(call.service.delete, call.tenant, session_id, namespace=namespace, user_id=user_id)
     return AckResponse(status="ok")

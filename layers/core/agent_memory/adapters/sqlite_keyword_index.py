@@ -43,6 +43,7 @@ _ROW_COLUMNS = ("rid", "text", "context", *sorted(SCALAR_TAG_COLUMNS), *DATE_FIE
 _WRITER_HEAP = 20_000_000
 # A change log entry is kept this long (in entries, all tenants); a process further behind rebuilds.
 LOG_KEEP = 100_000
+PRUNE_EVERY = 256  # entries; pruning in batches keeps it off most writes
 # Rust regex meta characters (regex-syntax `is_meta_character`), escaped in a `startswith` prefix.
 _REGEX_META = frozenset("\\.+*?()|[]{}^$#&-~")
 
@@ -75,9 +76,10 @@ def pruned_through(conn: sqlite3.Connection) -> int:
 
 
 def prune_log(conn: sqlite3.Connection) -> None:
-    """Drop entries older than the newest LOG_KEEP (inside the caller's write transaction)."""
+    """Drop entries older than the newest LOG_KEEP, PRUNE_EVERY at a time (inside the caller's write
+    transaction)."""
     cutoff = log_position(conn) - LOG_KEEP
-    if cutoff > pruned_through(conn):
+    if cutoff >= pruned_through(conn) + PRUNE_EVERY:
         conn.execute("DELETE FROM record_changes WHERE seq <= ?", (cutoff,))
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('changes_pruned_through', ?)"
@@ -213,8 +215,11 @@ class KeywordIndexes:
         hits = found.hits[start:end]
         rids = searcher.fast_field_values("rid", [address for _, address in hits])
         best = float(found.hits[0][0]) if found.hits else None
+        total = int(found.count)  # type: ignore[attr-defined]  # set with count=True; missing from the stub
         return Candidates(
-            [(int(rid), float(score)) for rid, (score, _) in zip(rids, hits, strict=True)], found.count, best
+            [(int(rid), float(score)) for rid, (score, _) in zip(rids, hits, strict=True) if rid is not None],
+            total,
+            best,
         )
 
     def _current(self, conn: sqlite3.Connection, tenant: str) -> _TenantIndex:

@@ -8,14 +8,13 @@ Layout:
     record_tags(field, value, rid)   topics and entities, one row per value, for SQL filtering
     record_changes(seq, tenant, rid, op)  every insert, delete and touch of a record, written by triggers
                                      in the same transaction; each process's keyword index catches up from it
-    tenant_versions(tenant, version) bumped by every write that changes a tenant's vectors
 
 Search runs the shared flow (services/ranking.py); this store supplies candidates. Filters compile to SQL
 (sqlite_filters.py) or to a tantivy query with the semantics of `SearchFilters.matches`, and always apply
 before top-k, so a restrictive filter never loses results to unfiltered neighbours. Vector search is
 exact: the inner product of the unit query with each filtered row's vector (cosine for unit vectors; see
-the port), with numpy, from a per-tenant matrix kept in memory and rebuilt when the tenant's version
-changes (a version row rather than a process-local flag, so writes from another process are seen too).
+the port), with numpy, from a per-tenant matrix kept in memory and caught up from the change log before
+each search, so writes from another process are seen too.
 Keyword search is BM25 on a per-tenant tantivy index in this process's memory (sqlite_keyword_index.py:
 why tantivy, why per process, how it stays in step with the table across processes).
 
@@ -38,7 +37,14 @@ from typing import Any
 import numpy as np
 
 from agent_memory.adapters.sqlite_filters import chunks, filter_sql, marks
-from agent_memory.adapters.sqlite_keyword_index import LOG_SCHEMA, KeywordIndexes, prune_log
+from agent_memory.adapters.sqlite_keyword_index import (
+    LOG_SCHEMA,
+    KeywordIndexes,
+    changes_since,
+    log_position,
+    prune_log,
+    pruned_through,
+)
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError, InvalidInputError
 from agent_memory.domain.filters import LIST_FIELDS, SearchQuery
 from agent_memory.domain.keywords import KeywordQuery
@@ -71,7 +77,6 @@ CREATE TABLE IF NOT EXISTS record_tags (
     PRIMARY KEY (field, value, rid)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS record_tags_rid ON record_tags (rid);
-CREATE TABLE IF NOT EXISTS tenant_versions (tenant TEXT PRIMARY KEY, version INTEGER NOT NULL);
 """
 
 # Files written before records had a context column.
@@ -106,8 +111,8 @@ class _TenantMatrix:
     doubling) and deletes only clear an `alive` flag; the buffer is compacted when a quarter is dead.
     """
 
-    def __init__(self, version: int, rids: np.ndarray, vectors: np.ndarray) -> None:
-        self.version = version
+    def __init__(self, seq: int, rids: np.ndarray, vectors: np.ndarray) -> None:
+        self.seq = seq  # the change log position the matrix reflects
         self.size = len(rids)
         self.dead = 0
         self._rids = rids
@@ -212,8 +217,6 @@ class SqliteLongTermStore:
                 yield self._conn
                 self._conn.execute("COMMIT")
             except BaseException:
-                if write:
-                    self._matrices.clear()  # a patched cache must not outlive a rolled-back write
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
@@ -335,8 +338,7 @@ class SqliteLongTermStore:
                 conn.execute("INSERT INTO meta (key, value) VALUES ('dimensions', ?)", (str(matrix.shape[1]),))
             self._dims = int(row[0]) if row else matrix.shape[1]
             self._check_dims(matrix.shape[1], what="vector to store has")
-        removed = self._delete_rows(conn, tenant, [record.id for record in records])
-        added: list[int] = []
+        self._delete_rows(conn, tenant, [record.id for record in records])
         for record, vector, context in zip(records, matrix, contexts, strict=True):
             cursor = conn.execute(
                 "INSERT INTO records (tenant, id, namespace, user_id, session_id, memory_type,"
@@ -365,8 +367,7 @@ class SqliteLongTermStore:
                 "INSERT INTO record_tags (field, value, rid) VALUES (?, ?, ?)",
                 [(field, value, cursor.lastrowid) for field, value in tags],
             )
-            added.append(int(cursor.lastrowid or 0))
-        self._bump_version(conn, tenant, removed, added, matrix)
+        prune_log(conn)
 
     def get(self, tenant: str, ids: Sequence[str]) -> list[MemoryRecord]:
         wanted = list(dict.fromkeys(ids))
@@ -383,10 +384,9 @@ class SqliteLongTermStore:
 
     def delete(self, tenant: str, ids: Sequence[str]) -> int:
         with self._transaction(write=True) as conn:
-            removed = self._delete_rows(conn, tenant, list(dict.fromkeys(ids)))
-            if removed:
-                self._bump_version(conn, tenant, removed, [], None)
-        return len(removed)
+            deleted = self._delete_rows(conn, tenant, list(dict.fromkeys(ids)))
+            prune_log(conn)
+        return len(deleted)
 
     def find_by_hash(self, tenant: str, memory_hash: str) -> list[MemoryRecord]:
         with self._transaction(write=False) as conn:
@@ -397,7 +397,7 @@ class SqliteLongTermStore:
         return [MemoryRecord.model_validate_json(payload) for (payload,) in rows]
 
     def touch(self, tenant: str, ids: Sequence[str], when: datetime) -> None:
-        # Vectors are unchanged, so the tenant version (and the cached matrix) stays valid.
+        # The change log records a touch ('u'): keyword filters on last_accessed follow; vectors are unchanged.
         with self._transaction(write=True) as conn:
             for chunk in chunks(list(dict.fromkeys(ids))):
                 rows = conn.execute(
@@ -435,50 +435,41 @@ class SqliteLongTermStore:
                 deleted += rids
         return deleted
 
-    def _bump_version(
-        self,
-        conn: sqlite3.Connection,
-        tenant: str,
-        removed: Sequence[int],
-        added: Sequence[int],
-        vectors: np.ndarray | None,
-    ) -> None:
-        """Bump the tenant's version and, when the cached matrix was current, patch it in place.
-
-        Rebuilding the matrix reads every vector of the tenant (about 1 s at 100k records), so a write
-        followed by a search would pay that each time; patching costs a copy of the matrix instead.
-        """
-        (version,) = conn.execute(
-            "INSERT INTO tenant_versions (tenant, version) VALUES (?, 1)"
-            " ON CONFLICT (tenant) DO UPDATE SET version = version + 1 RETURNING version",
-            (tenant,),
-        ).fetchone()
-        if version % 256 == 0:
-            prune_log(conn)
-        cached = self._matrices.pop(tenant, None)
-        if cached is None or cached.version != version - 1:
-            return
-        cached.remove(removed)
-        if vectors is None or cached.append(added, vectors):
-            cached.version = version
-            self._matrices[tenant] = cached
-
     # -- reads ------------------------------------------------------------------------------------
 
     def _matrix(self, conn: sqlite3.Connection, tenant: str, dims_hint: int) -> _TenantMatrix:
-        row = conn.execute("SELECT version FROM tenant_versions WHERE tenant = ?", (tenant,)).fetchone()
-        version = row[0] if row else 0
+        """The tenant's vectors as of the caller's snapshot: the cached matrix caught up from the change
+        log (writes of any process), or rebuilt from the table when it cannot be (first use, a pruned log,
+        a reused rid). Rebuilding reads every vector (about 1 s at 100k records); catching up reads only
+        the rows that changed."""
         cached = self._matrices.get(tenant)
-        if cached is not None and cached.version == version:
-            return cached
+        if cached is not None and cached.seq >= pruned_through(conn):
+            changes = [(seq, rid) for seq, rid, op in changes_since(conn, tenant, cached.seq) if op != "u"]
+            if not changes:
+                return cached
+            changed = sorted({rid for _, rid in changes})
+            cached.remove(changed)
+            rows = [
+                row
+                for chunk in chunks(changed)
+                for row in conn.execute(
+                    f"SELECT rid, vector FROM records WHERE tenant = ? AND rid IN ({marks(len(chunk))}) ORDER BY rid",
+                    (tenant, *chunk),
+                )
+            ]
+            if cached.append([rid for rid, _ in rows], self._vectors(rows, dims_hint)):
+                cached.seq = changes[-1][0]
+                return cached
+        seq = log_position(conn)
         rows = conn.execute("SELECT rid, vector FROM records WHERE tenant = ? ORDER BY rid", (tenant,)).fetchall()
-        dims = self._dims or dims_hint
         rids = np.fromiter((rid for rid, _ in rows), dtype=np.int64, count=len(rows))
-        vectors = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32).reshape(len(rows), dims)
-        matrix = _TenantMatrix(version, rids, vectors)
+        matrix = _TenantMatrix(seq, rids, self._vectors(rows, dims_hint))
         self._matrices[tenant] = matrix
         return matrix
 
+    def _vectors(self, rows: Sequence[tuple[int, bytes]], dims_hint: int) -> np.ndarray:
+        dims = self._dims or dims_hint
+        return np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32).reshape(len(rows), dims)
 
 
 class _SqliteCandidates:

@@ -6,11 +6,12 @@ import doctest
 
 import pytest
 
-from agent_memory.domain import keywords, temporal
+from agent_memory.domain import keywords, temporal, validation
+from agent_memory.http import json_body
 from agent_memory.services import ranking
 
 
-@pytest.mark.parametrize("module", [keywords, ranking, temporal])
+@pytest.mark.parametrize("module", [keywords, ranking, temporal, validation, json_body])
 def test_docstring_examples(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0

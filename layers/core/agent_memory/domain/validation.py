@@ -57,13 +57,10 @@ def check_datetime_range(value: datetime) -> datetime:
 
 
 def _check_json_value(value: Any, depth: int) -> None:
-    if depth > MAX_JSON_DEPTH:
-        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
-    if isinstance(value, dict):
-        for item in value.values():
-            _check_json_value(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
+    if isinstance(value, (dict, list)):
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"objects and arrays nested deeper than {MAX_JSON_DEPTH} levels")
+        for item in value.values() if isinstance(value, dict) else value:
             _check_json_value(item, depth + 1)
     elif isinstance(value, float) and not math.isfinite(value):
         raise ValueError("numbers must be finite (NaN and Infinity are not JSON)")

@@ -33,7 +33,7 @@ def decode_json(body: bytes) -> Any:
     >>> decode_json(b'{"a": NaN}')
     Traceback (most recent call last):
     ...
-    json.decoder.JSONDecodeError: NaN, Infinity and -Infinity are not JSON numbers: line 1 column 6 (char 5)
+    json.decoder.JSONDecodeError: NaN, Infinity and -Infinity are not JSON numbers: line 1 column 7 (char 6)
     """
     try:
         return from_json(body, allow_inf_nan=False)

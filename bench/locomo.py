@@ -16,7 +16,11 @@ Ablations (on by default) ingest and search again with one ranking feature of th
 (conversation context, time match, both), so each feature's share of the result is measured through the
 real code, not a copy. Embeddings are cached in bench/.cache/ (keyed by model and text hash).
 
-    python -m bench.locomo [--embedder local|fake|st:<dir>] [--conversations 26,30] [--no-cache] [--no-ablations]
+`--store opensearch` runs the same on OpenSearchLongTermStore: against the cluster at OPENSEARCH_URL, or
+a test node (infra/opensearch-node) started for the run; one fresh index per setup, deleted after.
+
+    python -m bench.locomo [--embedder local|fake|st:<dir>] [--store sqlite|opensearch] [--conversations 26,30]
+                           [--no-cache] [--no-ablations]
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -333,17 +339,53 @@ def store_modes() -> list[tuple[str, str, float]]:
     ]
 
 
+STORES = {"sqlite": "SqliteLongTermStore", "opensearch": "OpenSearchLongTermStore"}
+
+
+@contextmanager
+def open_store(kind: str, workdir: Path, slug: str, opensearch: str | None) -> Iterator[Any]:
+    """A fresh, empty long-term store: a SQLite file in `workdir`, or a new index on `opensearch`."""
+    if kind == "sqlite":
+        from agent_memory.adapters.sqlite_long_term import SqliteLongTermStore
+
+        sqlite_store = SqliteLongTermStore(workdir / f"locomo-{slug}.db")
+        try:
+            yield sqlite_store
+        finally:
+            sqlite_store.close()
+        return
+    from agent_memory.adapters.opensearch_long_term import OpenSearchLongTermStore
+
+    assert opensearch is not None
+    index = f"bench-locomo-{slug}-{uuid.uuid4().hex[:8]}"
+    engine = os.environ.get("OPENSEARCH_ENGINE", "faiss")
+    store = OpenSearchLongTermStore.from_settings_values(
+        url=opensearch, index=index, auth="none", service="es", region=None, username=None, password=None,
+        timeout_seconds=30, engine=engine,  # type: ignore[arg-type]
+    )  # fmt: skip
+    try:
+        yield store
+    finally:
+        store._client.indices.delete(index=f"{index},{index}-hash-claims", ignore_unavailable=True)
+
+
 def run_service(
-    dataset: Dataset, embedder: CachedEmbedder, workdir: Path, setup: Setup, modes: Sequence[tuple[str, str, float]]
+    dataset: Dataset, embedder: CachedEmbedder, workdir: Path, setup: Setup, modes: Sequence[tuple[str, str, float]],
+    store_kind: str = "sqlite", opensearch: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[list[str]]]]:
     """Ingest every session through LongTermService.create, then search each question through it."""
-    from agent_memory.adapters.sqlite_long_term import SqliteLongTermStore
+    slug = re.sub(r"\W+", "-", setup.label)
+    with open_store(store_kind, workdir, slug, opensearch) as store:
+        return _run_on(store, dataset, embedder, setup, modes)
+
+
+def _run_on(
+    store: Any, dataset: Dataset, embedder: CachedEmbedder, setup: Setup, modes: Sequence[tuple[str, str, float]]
+) -> tuple[dict[str, Any], dict[str, list[list[str]]]]:
     from agent_memory.domain.filters import TagFilter
     from agent_memory.domain.search import SearchRequest
     from agent_memory.services.long_term import LongTermService
 
-    slug = re.sub(r"\W+", "-", setup.label)
-    store = SqliteLongTermStore(workdir / f"locomo-{slug}.db")
     service = LongTermService(store, embedder, context_window=setup.context_window, time_match=setup.time_match)
     sessions = _sessions(dataset)
     start = time.perf_counter()
@@ -374,7 +416,6 @@ def run_service(
             ranked_all.append([r.id.removeprefix(prefix) for r in results.memories])
         rankings[label] = ranked_all
         latency[label] = percentiles(samples)
-    store.close()
     records = sum(len(b) for b in sessions)
     ingest = {"records": records, "create_s": create_s, "create_records_per_s": records / create_s,
               "batches": len(sessions)}
@@ -402,7 +443,17 @@ def _measure_embedder(embedder: Any, dataset: Dataset) -> dict[str, Any]:
 
 
 def run(embedder_name: str = "local", *, data_dir: Path = DATA_DIR, conversations: Sequence[str] | None = None,
-        use_cache: bool = True, ablations: bool = True) -> dict[str, Any]:
+        use_cache: bool = True, ablations: bool = True, store: str = "sqlite") -> dict[str, Any]:
+    if store == "opensearch":
+        from bench._opensearch import opensearch_url
+
+        with opensearch_url() as url:
+            return _run(embedder_name, data_dir, conversations, use_cache, ablations, store, url)
+    return _run(embedder_name, data_dir, conversations, use_cache, ablations, store, None)
+
+
+def _run(embedder_name: str, data_dir: Path, conversations: Sequence[str] | None, use_cache: bool, ablations: bool,
+         store: str, opensearch: str | None) -> dict[str, Any]:
     wall = time.perf_counter()
     dataset = load_dataset(data_dir, conversations)
     embedder = make_embedder(embedder_name)
@@ -413,7 +464,7 @@ def run(embedder_name: str = "local", *, data_dir: Path = DATA_DIR, conversation
     hybrid_label = f"hybrid a={DEFAULT_ALPHA}"
     with tempfile.TemporaryDirectory(prefix="bench-locomo-") as tmp:
         t0 = time.perf_counter()
-        stats, rankings = run_service(dataset, cached, Path(tmp), SHIPPED, store_modes())
+        stats, rankings = run_service(dataset, cached, Path(tmp), SHIPPED, store_modes(), store, opensearch)
         embed_s = time.perf_counter() - t0
         embedded = cache.computed
         recall = {label: summarise(dataset.questions, ranked) for label, ranked in rankings.items()}
@@ -421,7 +472,8 @@ def run(embedder_name: str = "local", *, data_dir: Path = DATA_DIR, conversation
         if ablations:
             ablation["shipped"] = recall[hybrid_label]
             for setup in ABLATIONS:
-                _, ranked = run_service(dataset, cached, Path(tmp), setup, [(hybrid_label, "hybrid", DEFAULT_ALPHA)])
+                _, ranked = run_service(dataset, cached, Path(tmp), setup, [(hybrid_label, "hybrid", DEFAULT_ALPHA)],
+                                        store, opensearch)
                 ablation[setup.label] = summarise(dataset.questions, ranked[hybrid_label])
 
     hybrid = recall[hybrid_label]["overall"]["r@10"]
@@ -439,6 +491,7 @@ def run(embedder_name: str = "local", *, data_dir: Path = DATA_DIR, conversation
     return {
         "bench": "locomo",
         "embedder": {"name": embedder_name, "model": embedder.model, "dimensions": embedder.dimensions},
+        "store": STORES[store] + (f" (engine {os.environ.get('OPENSEARCH_ENGINE', 'faiss')})" if opensearch else ""),
         "dataset": {
             "dir": str(data_dir),
             "conversations": sorted({t.conv for t in dataset.turns}, key=lambda c: (len(c), c)),
@@ -490,7 +543,7 @@ def markdown(data: dict[str, Any]) -> str:
     ds, ing, tgt = data["dataset"], data["ingest"], data["target"]
     parts = [
         f"### LoCoMo evidence recall, embedder `{data['embedder']['model']}` ({data['embedder']['dimensions']}-dim), "
-        f"LongTermService on SqliteLongTermStore, limit {data['settings']['limit']}",
+        f"LongTermService on {data.get('store', 'SqliteLongTermStore')}, limit {data['settings']['limit']}",
         "",
         f"{len(ds['conversations'])} conversations ({', '.join(ds['conversations'])}), {ds['turns']} turns, "
         f"{ds['questions']} questions (categories 1-4; " + ", ".join(f"{k}: {v}" for k, v in cats_items(ds)) + ").",
@@ -542,11 +595,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cache", action="store_true",
                         help="re-embed everything; do not read or write bench/.cache")
     parser.add_argument("--no-ablations", action="store_true", help="only the shipped setup, no ablations")
+    parser.add_argument("--store", choices=sorted(STORES), default="sqlite",
+                        help="sqlite, or opensearch: $OPENSEARCH_URL (engine $OPENSEARCH_ENGINE, default faiss), "
+                             "else a test node started for the run")
     args = parser.parse_args(argv)
     conversations = args.conversations.split(",") if args.conversations else None
     results = run(args.embedder, data_dir=args.data, conversations=conversations, use_cache=not args.no_cache,
-                  ablations=not args.no_ablations)
+                  ablations=not args.no_ablations, store=args.store)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", args.embedder.removeprefix("st:").rstrip("/").rsplit("/", 1)[-1])
+    if args.store != "sqlite":
+        slug += f"-{args.store}"
     path = write_json(f"locomo-{slug}", results)
     print(markdown(results), end="\n\n", flush=True)
     print(f"written {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}", file=sys.stderr)

@@ -5,9 +5,12 @@ redis-server, the fake embedder so no model loads) is loaded by `wrk` on loopbac
 of a two-message session, alternating, in the same run, so machine noise hits both alike. The target of
 issue 7: the GET answers at least 80% as many requests per second as the health check.
 
-    python -m bench.http_throughput [--seconds 8] [--rounds 3] [--connections 32] [--workers 1]
+    python -m bench.http_throughput [--seconds 8] [--rounds 3] [--connections 32] [--workers 1] [--pin]
 
-Needs `wrk` (Debian: `apt-get install wrk`).
+Needs `wrk` (Debian: `apt-get install wrk`). On a 2-core machine the server, redis-server and wrk share
+both cores, so a GET also pays for Redis's and wrk's scheduling on the server's core, which a deployment
+(ElastiCache on its own machine) does not. `--pin` puts the server on core 0 and redis-server and a
+one-thread wrk on core 1: closer to that deployment, and reported as its own row.
 """
 
 from __future__ import annotations
@@ -26,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.fixtures.redis_process import free_port
+from tests.fixtures.redis_process import free_port, running_redis_server
 
-from bench._redis import redis_server
 from bench._report import machine, table, write_json
 
 SESSION = "bench-session"
@@ -36,9 +38,14 @@ ROUTES = {"health": "/v1/health", "working_memory_get": f"/v1/working-memory/{SE
 AGENT_MEMORY = Path(sys.executable).with_name("agent-memory")
 
 
-def _wrk(url: str, *, seconds: int, connections: int) -> float:
+def _wrk(url: str, *, seconds: int, connections: int, pin: bool) -> float:
+    threads = "-t1" if pin else "-t2"
     output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url], capture_output=True, text=True, check=True
+        ["wrk", threads, f"-c{connections}", f"-d{seconds}s", url],
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=(lambda: os.sched_setaffinity(0, {1})) if pin else None,
     ).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
     if not match or re.search(r"Non-2xx or 3xx responses", output):
@@ -46,7 +53,7 @@ def _wrk(url: str, *, seconds: int, connections: int) -> float:
     return float(match.group(1))
 
 
-def _serve(redis_url: str, data_dir: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(redis_url: str, data_dir: str, workers: int, pin: bool) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "REDIS_URL": redis_url, "EMBEDDING_PROVIDER": "fake", "OPENAI_API_KEY": ""}
     process = subprocess.Popen(
@@ -54,6 +61,7 @@ def _serve(redis_url: str, data_dir: str, workers: int) -> tuple[subprocess.Pope
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=(lambda: os.sched_setaffinity(0, {0})) if pin else None,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -67,12 +75,22 @@ def _serve(redis_url: str, data_dir: str, workers: int) -> tuple[subprocess.Pope
     raise SystemExit("agent-memory serve did not start within 30 s")
 
 
-def run(*, seconds: int = 8, rounds: int = 3, connections: int = 32, workers: int = 1) -> dict[str, Any]:
+def run(
+    *, seconds: int = 8, rounds: int = 3, connections: int = 32, workers: int = 1, pin: bool = False
+) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise SystemExit("bench.http_throughput needs wrk on PATH (apt-get install wrk)")
+    if pin and len(os.sched_getaffinity(0)) < 2:
+        raise SystemExit("--pin needs at least two cores")
     samples: dict[str, list[float]] = {name: [] for name in ROUTES}
-    with redis_server() as redis_url, tempfile.TemporaryDirectory() as data_dir:
-        process, base = _serve(redis_url, data_dir, workers)
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        running_redis_server(Path(workdir)) as redis,
+        tempfile.TemporaryDirectory() as data_dir,
+    ):
+        if pin:
+            os.sched_setaffinity(redis.process.pid, {1})
+        process, base = _serve(redis.url, data_dir, workers, pin)
         try:
             session = {
                 "messages": [
@@ -82,10 +100,10 @@ def run(*, seconds: int = 8, rounds: int = 3, connections: int = 32, workers: in
             }
             assert httpx.put(f"{base}{ROUTES['working_memory_get']}", json=session).status_code == 200
             for path in ROUTES.values():  # warm up both
-                _wrk(f"{base}{path}", seconds=2, connections=connections)
+                _wrk(f"{base}{path}", seconds=2, connections=connections, pin=pin)
             for _ in range(rounds):
                 for name, path in ROUTES.items():
-                    samples[name].append(_wrk(f"{base}{path}", seconds=seconds, connections=connections))
+                    samples[name].append(_wrk(f"{base}{path}", seconds=seconds, connections=connections, pin=pin))
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=20)
@@ -95,6 +113,7 @@ def run(*, seconds: int = 8, rounds: int = 3, connections: int = 32, workers: in
         "rounds": rounds,
         "connections": connections,
         "workers": workers,
+        "pinned": pin,
         "machine": machine(),
         "requests_per_second": samples,
         "median_requests_per_second": medians,
@@ -110,8 +129,9 @@ def markdown(data: dict[str, Any]) -> str:
     ]
     return "\n".join(
         [
-            f"### HTTP throughput, one `agent-memory serve` ({data['workers']} worker), wrk -t2 "
-            f"-c{data['connections']}, {data['rounds']} × {data['seconds']} s per route, alternating",
+            f"### HTTP throughput, one `agent-memory serve` ({data['workers']} worker), "
+            f"wrk -t{1 if data['pinned'] else 2} -c{data['connections']}, {data['rounds']} × {data['seconds']} s "
+            f"per route, alternating{' (server on core 0; redis-server and wrk on core 1)' if data['pinned'] else ''}",
             "",
             table(["route", "median req/s", "each round"], rows),
             "",
@@ -126,9 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--pin", action="store_true", help="server on core 0; redis-server and wrk on core 1")
     args = parser.parse_args(argv)
-    results = run(seconds=args.seconds, rounds=args.rounds, connections=args.connections, workers=args.workers)
-    write_json("http_throughput", results)
+    results = run(
+        seconds=args.seconds, rounds=args.rounds, connections=args.connections, workers=args.workers, pin=args.pin
+    )
+    write_json("http_throughput-pinned" if args.pin else "http_throughput", results)
     print(markdown(results))
     return 0
 

@@ -13,6 +13,7 @@ from agent_memory.http.blocking import BlockingRunner
 from agent_memory.http.body_limit import BodySizeLimit
 from agent_memory.http.errors import install_error_handlers
 from agent_memory.http.routers import health, long_term, prompt, working_memory
+from agent_memory.services.task_worker import BackgroundWorker
 
 
 def create_app(container: Container | None = None, *, inline_blocking_calls: bool = False) -> FastAPI:
@@ -43,8 +44,16 @@ def create_served_app() -> FastAPI:
     container = get_container()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The embedded queue's worker, in this process only (Lambda never runs this lifespan).
+        worker = container.task_worker() if container.settings.embedded_worker else None
+        background = BackgroundWorker(worker) if worker is not None else None
+        if background is not None:
+            background.start()
         yield
+        if background is not None:
+            background.stop()
+        app.state.runner.close()
         container.close()
 
     app = create_app(container)

@@ -24,7 +24,7 @@ from agent_memory.domain.models import (
     utcnow,
 )
 from agent_memory.domain.search import SearchRequest
-from agent_memory.domain.validation import Count, Identifier, JsonObject, ScopeValue, check_unique_ids
+from agent_memory.domain.validation import INT64_MAX, Count, Identifier, JsonObject, ScopeValue, check_unique_ids
 from agent_memory.services.maintenance import ForgetPolicy
 from agent_memory.services.prompt import PromptSession
 
@@ -100,6 +100,21 @@ class UpdateWorkingMemory(DomainModel):
         fields = self.model_dump(exclude={"memories", "messages"})
         memories = [MemoryRecord.model_validate(m.model_dump()) for m in self.memories]
         return WorkingMemory(session_id=session_id, messages=self.messages, memories=memories, **fields)
+
+
+class GetWorkingMemoryQuery(DomainModel):
+    """The query of a working-memory GET, as one model: FastAPI then validates one object per request
+    instead of resolving five parameters one by one (the GET is the hot path). OpenAPI still lists each."""
+
+    namespace: str | None = Field(default=None, description="Namespace of the session")
+    user_id: str | None = Field(default=None, description="User of the session")
+    model_name: str | None = Field(default=None, description="Model whose context window applies")
+    context_window_max: int | None = Field(
+        default=None, ge=1, le=INT64_MAX, description="Context window in tokens; overrides model_name"
+    )
+    recent_messages_limit: int | None = Field(
+        default=None, le=INT64_MAX, description="Keep only the newest N messages"
+    )
 
 
 class WorkingMemoryResponse(WorkingMemory):

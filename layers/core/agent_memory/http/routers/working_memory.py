@@ -13,6 +13,7 @@ from agent_memory.http.errors import error_responses
 from agent_memory.http.json_body import StrictJsonRoute
 from agent_memory.http.schemas import (
     AckResponse,
+    GetWorkingMemoryQuery,
     SessionIdPath,
     SessionListResponse,
     UpdateWorkingMemory,
@@ -32,6 +33,7 @@ _PERCENTAGES = TypeAdapter(dict[str, float | None])
 
 SUMMARIZATION_HEADER = "X-Agent-Memory-Summarization"
 PROMOTION_HEADER = "X-Agent-Memory-Promotion"
+EXTRACTION_HEADER = "X-Agent-Memory-Extraction"
 
 
 def _response(view: WorkingMemoryView, headers: dict[str, str] | None = None) -> Response:
@@ -66,24 +68,9 @@ async def list_sessions(
 
 @router.get("/v1/working-memory/{session_id}", response_model=WorkingMemoryResponse, responses=error_responses(404))
 async def get_working_memory(
-    session_id: SessionIdPath,
-    call: WorkingMemoryCallDep,
-    namespace: Namespace = None,
-    user_id: UserId = None,
-    model_name: ModelName = None,
-    context_window_max: WindowMax = None,
-    recent_messages_limit: Annotated[int | None, Query(description="Keep only the newest N messages")] = None,
+    session_id: SessionIdPath, call: WorkingMemoryCallDep, query: Annotated[GetWorkingMemoryQuery, Query()]
 ) -> Response:
-    view = await call.run(
-        call.service.get,
-        call.tenant,
-        session_id,
-        namespace=namespace,
-        user_id=user_id,
-        model_name=model_name,
-        context_window_max=context_window_max,
-        recent_messages_limit=recent_messages_limit,
-    )
+    view = await call.run(call.service.get, call.tenant, session_id, **query.model_dump())
     return _response(view)
 
 
@@ -100,7 +87,8 @@ async def put_working_memory(
     """Replace the session. Summarizes first when the messages outgrow the window (and an LLM is set).
 
     The `X-Agent-Memory-Summarization` header says whether a summary was made, and if not, why;
-    `X-Agent-Memory-Promotion` whether the session's new memories reached long-term memory.
+    `X-Agent-Memory-Promotion` whether the session's new memories reached long-term memory;
+    `X-Agent-Memory-Extraction` whether background extraction was queued or deferred.
     """
     view = await call.run(
         call.service.put,
@@ -114,6 +102,8 @@ async def put_working_memory(
         headers[SUMMARIZATION_HEADER] = view.summarization.value
     if view.promotion is not None:
         headers[PROMOTION_HEADER] = view.promotion
+    if view.extraction is not None:
+        headers[EXTRACTION_HEADER] = view.extraction
     return _response(view, headers)
 
 

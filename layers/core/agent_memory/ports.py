@@ -23,6 +23,7 @@ from agent_memory.domain.models import (
     WorkingMemory,
 )
 from agent_memory.domain.search import Candidates
+from agent_memory.domain.tasks import ExtractionTask
 
 K = TypeVar("K", bound=Hashable)
 
@@ -56,6 +57,15 @@ class WorkingMemoryStore(Protocol):
         """
 
     def delete(self, key: SessionKey) -> bool: ...
+
+    def mark_extracted(self, key: SessionKey, messages: Sequence[MemoryMessage]) -> int:
+        """Set `discrete_memory_extracted="t"` on the stored messages equal to `messages`, atomically.
+
+        A stored message is marked only when it is exactly one of `messages` (same JSON), so a write
+        that replaced or changed a message meanwhile is never overwritten; nothing else in the
+        document changes, its TTL included. Returns how many messages were marked (0 when the session
+        is gone).
+        """
 
     def list_sessions(
         self,
@@ -196,13 +206,51 @@ class LanguageModel(Protocol):
     ) -> Completion: ...
 
 
+class TaskQueue(Protocol):
+    """Where background work is sent (SQS on AWS, a SQLite table on a laptop). At-least-once."""
+
+    def enqueue(self, task: ExtractionTask, *, delay_seconds: int = 0) -> None:
+        """Deliver `task` no sooner than `delay_seconds` from now; DependencyUnavailableError when the
+        queue cannot take it. A queue may drop a still-pending task with the same `debounce_key`."""
+
+    def ping(self) -> None: ...
+
+
+class ClaimedTask(DomainModel):
+    """One delivery of a message by a `TaskLeases` queue: its body, lease and delivery count."""
+
+    message_id: str
+    body: str
+    lease: str
+    receive_count: int
+
+
+class TaskLeases(Protocol):
+    """A queue a worker pulls from (the embedded queue; on AWS the Lambda SQS poller does this job).
+
+    A claimed message is invisible to other workers (in any process) until its lease expires; a
+    worker that dies leaves it to be claimed again, so every message is delivered at least once.
+    """
+
+    def claim(self, lease_seconds: float) -> ClaimedTask | None: ...
+
+    def complete(self, claimed: ClaimedTask) -> None:
+        """Remove the message; a no-op when the lease was lost to another worker."""
+
+    def fail(self, claimed: ClaimedTask, error: str, *, retry_in_seconds: float, dead: bool = False) -> None:
+        """Give the message back for a retry, or move it to the dead letters (`dead`, or too many receives)."""
+
+
 __all__ = [
     "CandidateSource",
     "ChatMessage",
+    "ClaimedTask",
     "Completion",
     "Embedder",
     "LanguageModel",
     "LongTermStore",
     "MemoryMessage",
+    "TaskLeases",
+    "TaskQueue",
     "WorkingMemoryStore",
 ]

@@ -162,6 +162,24 @@ return removed
 """
 )
 
+# KEYS: msgs. ARGV: old message JSON, new message JSON, ... Replaces each list element that is exactly an
+# old JSON by its new one with LSET, which keeps the key's TTL. Returns how many were replaced.
+_MARK = """#!lua
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t ~= 'list' then return 0 end
+local wanted = {}
+for i = 1, #ARGV, 2 do wanted[ARGV[i]] = ARGV[i + 1] end
+local marked = 0
+for i, item in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local new = wanted[item]
+  if new then
+    redis.call('LSET', KEYS[1], i - 1, new)
+    marked = marked + 1
+  end
+end
+return marked
+"""
+
 # KEYS: meta, msgs. Returns {HGETALL meta, LRANGE msgs}: one consistent read in one round trip (a
 # MULTI/EXEC pipeline needs four replies for the same). `no-writes` lets it run under OOM and on replicas.
 _GET = """#!lua flags=no-writes
@@ -204,6 +222,7 @@ class RedisWorkingMemoryStore:
         self._delete = client.register_script(_DELETE)
         self._page = client.register_script(_PAGE)
         self._get = client.register_script(_GET)
+        self._mark = client.register_script(_MARK)
 
     @classmethod
     def from_url(
@@ -284,6 +303,18 @@ class RedisWorkingMemoryStore:
         with self._errors("delete"):
             removed = self._delete(keys=self._session_keys(key), args=[keys.session_member(key)])
         return int(removed) > 0
+
+    def mark_extracted(self, key: SessionKey, messages: Sequence[MemoryMessage]) -> int:
+        """Mark, in one script, the stored messages whose JSON is exactly one of `messages`."""
+        args: list[str] = []
+        for message in messages:
+            if message.discrete_memory_extracted == "f":
+                marked = message.model_copy(update={"discrete_memory_extracted": "t"})
+                args += [message.model_dump_json(), marked.model_dump_json()]
+        if not args:
+            return 0
+        with self._errors("mark_extracted"):
+            return int(self._mark(keys=[keys.session_messages_key(self._prefix, key)], args=args))
 
     def list_sessions(
         self,

@@ -150,6 +150,31 @@ class SqliteWorkingMemoryStore:
 
         return self._write("delete", delete)
 
+    def mark_extracted(self, key: SessionKey, messages: Sequence[MemoryMessage]) -> int:
+        """Mark the stored messages that are exactly one of `messages`; expiry and the rest untouched."""
+        wanted = {m.model_dump_json() for m in messages}
+
+        def mark(db: sqlite3.Connection) -> int:
+            row = db.execute(
+                f"SELECT document, expires_at FROM working_memory WHERE member = ? AND {_LIVE}",
+                (keys.session_member(key), _now_ms()),
+            ).fetchone()
+            if row is None:
+                return 0
+            memory = WorkingMemory.model_validate_json(row[0])
+            marked = 0
+            updated: list[MemoryMessage] = []
+            for message in memory.messages:
+                if message.discrete_memory_extracted == "f" and message.model_dump_json() in wanted:
+                    message = message.model_copy(update={"discrete_memory_extracted": "t"})
+                    marked += 1
+                updated.append(message)
+            if marked:
+                _upsert(db, key, memory.model_copy(update={"messages": updated}), row[1])
+            return marked
+
+        return self._write("mark_extracted", mark)
+
     def list_sessions(
         self,
         tenant: str,

@@ -1,0 +1,93 @@
+"""The task queue on AWS: an SQS standard queue, consumed by ExtractionFunction through Lambda's poller.
+
+boto3 is imported when the first client is built, never at import time (cold start). Every call has
+connect and read timeouts and at most one retry (botocore's standard mode), so a PUT that enqueues
+waits at most about twice `timeout_seconds` for an SQS outage before answering without it.
+`endpoint_url` lets moto or LocalStack stand in for SQS.
+
+Debounce uses `DelaySeconds` (at most 900 s): the consumer skips a task superseded by a newer write,
+since SQS cannot replace a message already sent.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from agent_memory.domain.errors import DependencyUnavailableError
+from agent_memory.domain.tasks import ExtractionTask, encode_task
+
+MAX_DELAY_SECONDS = 900
+
+
+class SqsTaskQueue:
+    """`TaskQueue` on one SQS queue.
+
+    Example::
+
+        queue = SqsTaskQueue("https://sqs.us-east-1.amazonaws.com/123456789012/extraction", region="us-east-1")
+        queue.enqueue(task, delay_seconds=5)
+    """
+
+    def __init__(
+        self,
+        queue_url: str,
+        *,
+        region: str = "us-east-1",
+        endpoint_url: str | None = None,
+        timeout_seconds: float = 2.0,
+        client: Any = None,
+    ) -> None:
+        self.queue_url = queue_url
+        self._region = region
+        self._endpoint_url = endpoint_url
+        self._timeout_seconds = timeout_seconds
+        self._client = client
+        self._lock = threading.Lock()
+
+    def enqueue(self, task: ExtractionTask, *, delay_seconds: int = 0) -> None:
+        body = encode_task(task)
+        self._call(
+            "send_message",
+            QueueUrl=self.queue_url,
+            MessageBody=body,
+            DelaySeconds=min(max(0, delay_seconds), MAX_DELAY_SECONDS),
+            MessageAttributes={
+                "type": {"DataType": "String", "StringValue": task.type},
+                "schema_version": {"DataType": "Number", "StringValue": str(task.schema_version)},
+            },
+        )
+
+    def ping(self) -> None:
+        self._call("get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+
+    def _call(self, operation: str, **arguments: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self._sqs(), operation)(**arguments)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "unknown")
+            raise DependencyUnavailableError("queue", f"SQS {operation} failed: {code}") from exc
+        except BotoCoreError as exc:
+            raise DependencyUnavailableError("queue", f"SQS {operation} failed: {type(exc).__name__}") from exc
+
+    def _sqs(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import boto3
+                    from botocore.config import Config
+
+                    config = Config(
+                        connect_timeout=self._timeout_seconds,
+                        read_timeout=self._timeout_seconds,
+                        retries={"mode": "standard", "max_attempts": 2},
+                    )
+                    self._client = boto3.session.Session().client(
+                        "sqs", region_name=self._region, endpoint_url=self._endpoint_url, config=config
+                    )
+        return self._client
+
+
+__all__ = ["SqsTaskQueue"]

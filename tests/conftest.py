@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.openai_stub",
     "tests.fixtures.opensearch_node",
     "tests.fixtures.app",
+    "tests.fixtures.moto_sqs",
 ]

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 from agent_memory.config import Settings, get_settings
 
 if TYPE_CHECKING:
-    from agent_memory.ports import Embedder, LanguageModel, LongTermStore, WorkingMemoryStore
+    from agent_memory.ports import Embedder, LanguageModel, LongTermStore, TaskQueue, WorkingMemoryStore
+    from agent_memory.services.extraction import ExtractionScheduler, ExtractionService
     from agent_memory.services.long_term import LongTermService
+    from agent_memory.services.task_worker import TaskWorker
     from agent_memory.services.working_memory import WorkingMemoryService
 
 _UNSET: Any = object()
@@ -33,12 +35,14 @@ class Container:
         long_term_store: LongTermStore | None = None,
         embedder: Embedder | None = None,
         language_model: LanguageModel | None = _UNSET,
+        task_queue: TaskQueue | None = None,
     ) -> None:
         self.settings = settings or get_settings()
         overrides = {
             "working_memory_store": working_memory_store,
             "long_term_store": long_term_store,
             "embedder": embedder,
+            "task_queue": task_queue,
         }
         for name, value in overrides.items():
             if value is not None:
@@ -127,6 +131,23 @@ class Container:
             timeout_seconds=s.llm_timeout_seconds,
         )
 
+    @cached_property
+    def task_queue(self) -> TaskQueue:
+        s = self.settings
+        if s.sqs_queue_url:
+            from agent_memory.adapters.sqs_task_queue import SqsTaskQueue
+
+            return SqsTaskQueue(
+                s.sqs_queue_url,
+                region=s.aws_region,
+                endpoint_url=s.sqs_endpoint_url,
+                timeout_seconds=s.sqs_timeout_seconds,
+            )
+        from agent_memory.adapters.sqlite_task_queue import SqliteTaskQueue
+
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        return SqliteTaskQueue(s.data_dir / "tasks.sqlite3", max_receives=s.task_max_receives)
+
     # --- services ---------------------------------------------------------------------------------
     @cached_property
     def working_memory_service(self) -> WorkingMemoryService:
@@ -145,7 +166,38 @@ class Container:
                 max_future_timestamp_seconds=s.max_future_timestamp_seconds,
             ),
             promoter=self.long_term_service if s.long_term_memory else None,
+            extraction=self.extraction_scheduler,
         )
+
+    @cached_property
+    def extraction_scheduler(self) -> ExtractionScheduler | None:
+        """The producer of extraction tasks; None (nothing enqueued) when extraction is off."""
+        if not self.settings.extraction_enabled or self.language_model is None:
+            return None
+        from agent_memory.services.extraction import ExtractionScheduler
+
+        return ExtractionScheduler(self.task_queue, delay_seconds=self.settings.extraction_debounce_seconds)
+
+    @cached_property
+    def extraction_service(self) -> ExtractionService:
+        """The consumer of extraction tasks. FeatureDisabledError when there is no LLM."""
+        from agent_memory.domain.errors import FeatureDisabledError
+        from agent_memory.services.extraction import ExtractionService
+
+        if self.language_model is None or not self.settings.long_term_memory:
+            raise FeatureDisabledError("extraction needs an LLM (OPENAI_API_KEY) and long-term memory")
+        return ExtractionService(self.working_memory_store, self.long_term_service, self.language_model)
+
+    def task_worker(self) -> TaskWorker | None:
+        """A worker over the embedded queue, or None when extraction is off or the queue is SQS (there
+        ExtractionFunction consumes it)."""
+        s = self.settings
+        if self.extraction_scheduler is None or s.sqs_queue_url:
+            return None
+        from agent_memory.services.task_worker import TaskWorker
+
+        queue: Any = self.task_queue  # the SQLite queue: a TaskLeases too
+        return TaskWorker(queue, self.extraction_service.run, lease_seconds=s.task_lease_seconds)
 
     @cached_property
     def long_term_service(self) -> LongTermService:
@@ -180,6 +232,7 @@ class Container:
             "long_term_memory": ("opensearch" if s.opensearch_url else "sqlite") if s.long_term_memory else "off",
             "embedder": f"{s.embedding_provider}:{embedding_model}" if embedding_model else s.embedding_provider,
             "llm": s.generation_model if s.llm_enabled else "off",
+            "task_queue": ("sqs" if s.sqs_queue_url else "sqlite") if s.extraction_enabled else "off",
         }
 
     def backend_probes(self) -> dict[str, Callable[[], object]]:
@@ -188,6 +241,8 @@ class Container:
         if self.settings.long_term_memory:
             probes["long_term_memory"] = lambda: self.long_term_store.ensure_ready(self.embedder.dimensions)
             probes["embedder"] = lambda: self.embedder.embed_query("health check")
+        if self.settings.extraction_enabled:
+            probes["task_queue"] = self.task_queue.ping
         return probes
 
     def built(self, name: str) -> Any:
@@ -199,7 +254,7 @@ class Container:
 
         For a clean shutdown of a server process; Lambda never calls it (the sandbox keeps its clients).
         """
-        for name in ("working_memory_store", "long_term_store"):
+        for name in ("working_memory_store", "long_term_store", "task_queue"):
             store = self.built(name)
             if store is not None and hasattr(store, "close"):
                 store.close()
@@ -211,6 +266,7 @@ class Container:
             "llm": llm,
             "summarization": llm and self.settings.enable_working_memory_summarization,
             "query_optimization": llm,
+            "extraction": self.settings.extraction_enabled,
         }
 
 

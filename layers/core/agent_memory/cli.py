@@ -2,6 +2,7 @@
 
     agent-memory serve --port 8000 --data-dir ./memory [--workers 2]
     agent-memory invoke ApiFunction --event events/health.json
+    agent-memory worker --data-dir ./memory       # works the embedded task queue until interrupted
 
 `invoke` stands in for `sam local invoke` on machines without Docker: same handler, same event files.
 """
@@ -22,7 +23,12 @@ from types import ModuleType
 from typing import Any
 
 # SAM logical id → "file:function", as in template.yaml (CodeUri + Handler).
-FUNCTIONS = {"ApiFunction": "functions/api/api_handler.py:handler"}
+FUNCTIONS = {
+    "ApiFunction": "functions/api/api_handler.py:handler",
+    "ExtractionFunction": "functions/extraction/extraction_handler.py:handler",
+}
+# Timeout in seconds where it is not Globals' 29 s, as in template.yaml (the handlers read the context).
+TIMEOUTS = {"ExtractionFunction": 120.0}
 
 # layers/core/agent_memory/cli.py → the repository root, for runs from outside a checkout's root.
 _REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -93,7 +99,8 @@ def _invoke(args: argparse.Namespace) -> int:
             handler = load_handler(args.function)
         except (KeyError, FileNotFoundError) as exc:
             return _fail(str(exc.args[0]))
-        response = handler(event, FakeLambdaContext(function_name=args.function))
+        context = FakeLambdaContext(function_name=args.function, timeout_seconds=TIMEOUTS.get(args.function, 29.0))
+        response = handler(event, context)
     print(json.dumps(response, indent=2))
     return 0
 
@@ -153,6 +160,34 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    """Work the embedded task queue until SIGINT/SIGTERM; a task under way finishes first."""
+    import signal
+    import threading
+
+    problem = _check_startup()
+    if problem:
+        return _fail(problem)
+    from agent_memory.bootstrap import get_container
+
+    container = get_container()
+    worker = container.task_worker()
+    if worker is None:
+        reason = "the queue is SQS (ExtractionFunction consumes it)" if container.settings.sqs_queue_url else (
+            "extraction is off (it needs OPENAI_API_KEY, LONG_TERM_MEMORY and ENABLE_DISCRETE_MEMORY_EXTRACTION)"
+        )
+        return _fail(f"nothing to work: {reason}")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"agent-memory: working the task queue in {container.settings.data_dir}", file=sys.stderr)
+    try:
+        worker.run(stop)
+    finally:
+        container.close()
+    return 0
+
+
 def _fail(message: str) -> int:
     print(f"agent-memory: error: {message}", file=sys.stderr)
     return 2
@@ -175,6 +210,10 @@ def _parser() -> argparse.ArgumentParser:
     init = commands.add_parser("init", help="check the configuration and create the long-term index")
     _add_data_dir(init)
     init.set_defaults(run=_init)
+
+    worker = commands.add_parser("worker", help="work the embedded task queue (extraction) until interrupted")
+    _add_data_dir(worker)
+    worker.set_defaults(run=_worker)
 
     invoke = commands.add_parser("invoke", help="invoke a Lambda handler in-process with an event")
     invoke.add_argument("function", choices=sorted(FUNCTIONS), help="SAM logical id of the function")

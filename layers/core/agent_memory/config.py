@@ -58,6 +58,21 @@ class Settings(BaseSettings):
     # Hybrid search lifts results dated in a period the query names ("in July 2023").
     hybrid_time_match: bool = True
 
+    # --- background extraction (services/extraction.py) -------------------------------------------
+    # AMS's name: off = no task is enqueued after a working-memory write (also off without an LLM).
+    enable_discrete_memory_extraction: bool = True
+    # A write's task is delivered this long after it; a newer write to the session supersedes it.
+    extraction_debounce_seconds: int = Field(default=5, ge=0, le=900)
+    # SQS on AWS (ExtractionFunction consumes it); unset = the embedded queue under AGENT_MEMORY_DATA_DIR.
+    sqs_queue_url: str | None = None
+    sqs_endpoint_url: str | None = None  # moto, LocalStack or a VPC endpoint
+    sqs_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # The embedded queue: how long a claimed task stays invisible, and receives before the dead letters.
+    task_lease_seconds: float = Field(default=300.0, gt=0, le=43_200)
+    task_max_receives: int = Field(default=5, ge=1, le=100)
+    # `agent-memory serve` works the embedded queue in a background thread (`agent-memory worker` too).
+    embedded_worker: bool = True
+
     # --- limits (413/422 beyond them) -------------------------------------------------------------
     max_request_bytes: int = Field(default=1_048_576, gt=0)
     max_messages_per_session: int = Field(default=2000, gt=0)
@@ -78,6 +93,10 @@ class Settings(BaseSettings):
     @property
     def llm_enabled(self) -> bool:
         return bool(self.openai_api_key)
+
+    @property
+    def extraction_enabled(self) -> bool:
+        return self.llm_enabled and self.long_term_memory and self.enable_discrete_memory_extraction
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,8 @@
     ├── PayloadTooLargeError     413  over a documented size or count limit
     ├── FeatureDisabledError     400  the feature needs configuration that is absent (e.g. no LLM)
     └── DependencyUnavailableError  503  Redis, OpenSearch, the embedder or the LLM failed or timed out
-        └── ConfigurationError      503  a dependency is misconfigured (e.g. embedding dimension mismatch)
+        ├── ConfigurationError      503  a dependency is misconfigured (e.g. embedding dimension mismatch)
+        └── StructuredOutputError   503  the LLM answered, but never with valid structured output
 """
 
 from __future__ import annotations
@@ -58,3 +59,11 @@ class ConfigurationError(DependencyUnavailableError):
     def __init__(self, detail: str, dependency: str = "configuration") -> None:
         AgentMemoryError.__init__(self, detail)
         self.dependency = dependency
+
+
+class StructuredOutputError(DependencyUnavailableError):
+    """The LLM kept answering with JSON that failed validation; `attempts` were made."""
+
+    def __init__(self, detail: str, attempts: int) -> None:
+        super().__init__("llm", detail)
+        self.attempts = attempts

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from agent_memory.domain.errors import DependencyUnavailableError
+from agent_memory.domain.errors import StructuredOutputError
 from agent_memory.ports import ChatMessage, LanguageModel
 
 T = TypeVar("T")
@@ -25,6 +25,8 @@ def complete_json(
     `validate` turns the decoded object into the result or raises ValueError (pydantic's
     ValidationError is one). After a rejected answer the model sees it and the reason, which fixes
     most slips on the next try. Failures of the LLM itself are not retried here: the adapter already did.
+    After the last rejected answer it raises StructuredOutputError (a DependencyUnavailableError), so a
+    caller that treats the LLM as down needs nothing new, and one that must tell the two apart can.
 
     >>> topics = complete_json(llm, messages, lambda d: Topics.model_validate(d))
     """
@@ -46,7 +48,7 @@ def complete_json(
                 content=f"That answer was not valid: {problem}\nReply with only the corrected JSON object.",
             ),
         ]
-    raise DependencyUnavailableError("llm", f"gave no valid structured answer after {attempts} attempts: {problem}")
+    raise StructuredOutputError(f"gave no valid structured answer after {attempts} attempts: {problem}", attempts)
 
 
 def _short(exc: Exception) -> str:

@@ -52,6 +52,7 @@ class WorkingMemoryView:
     percentage_until_summarization: float | None = None
     summarization: SummarizationStatus | None = None
     promotion: str | None = None
+    extraction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,14 @@ class Promoter(Protocol):
         for a dependency failure (the records stay as they are)."""
 
 
+class ExtractionTrigger(Protocol):
+    """Background extraction as a PUT sees it (`services.extraction.ExtractionScheduler` is one)."""
+
+    def schedule(self, key: SessionKey, memory: WorkingMemory) -> str | None:
+        """Enqueue extraction of the stored session; a status for the response header, None when there is
+        nothing to extract. Never raises for a queue outage (the PUT stands; the next write retries)."""
+
+
 class WorkingMemoryService:
     def __init__(
         self,
@@ -92,6 +101,7 @@ class WorkingMemoryService:
         default_window: int = 16000,
         limits: WorkingMemoryLimits | None = None,
         promoter: Promoter | None = None,
+        extraction: ExtractionTrigger | None = None,
     ) -> None:
         self._store = store
         self._llm = llm
@@ -100,6 +110,7 @@ class WorkingMemoryService:
         self._default_window = default_window
         self._limits = limits or WorkingMemoryLimits()
         self._promoter = promoter
+        self._extraction = extraction
 
     # --- lookups ----------------------------------------------------------------------------------
     def _find(self, tenant: str, session_id: str, namespace: str | None, user_id: str | None) -> WorkingMemory:
@@ -179,8 +190,10 @@ class WorkingMemoryService:
             raise
         if created and self._promoter is not None:
             self._promoter.settle(tenant, created)
+        # After the session is stored, so the task names a version that exists (see `Promoter`).
+        extraction = self._extraction.schedule(key, memory) if self._extraction is not None else None
         view = self._view(memory, window)
-        return replace(view, summarization=result.status, promotion=promotion)
+        return replace(view, summarization=result.status, promotion=promotion, extraction=extraction)
 
     def _promote(self, tenant: str, memory: WorkingMemory) -> tuple[WorkingMemory, list[str], str | None]:
         """Promote memories; when long-term storage is down, store the session anyway with them unpersisted

@@ -1,0 +1,159 @@
+"""Background extraction: a stored conversation becomes long-term memories (AMS §5.5 step 1, §5.6).
+
+Producer (`ExtractionScheduler`, called by a working-memory PUT after the session is stored): when
+the session has messages not yet extracted, enqueue one `ExtractionTask` naming the session and its
+generation (the `updated_at` that write stored), delayed by the debounce interval.
+
+Consumer (`ExtractionService.run`, called by ExtractionFunction on AWS and by the embedded worker):
+1. load the session; skip when it is gone, when its generation is not the task's (a newer write
+   superseded this task and enqueued its own: a burst of writes gives one run over the newest state),
+   or when no message is left unextracted (a duplicate delivery after success changes nothing);
+2. run the session's strategy over the whole conversation (messages with their timestamps);
+3. store the memories through `LongTermService.create` (hash dedup, then semantic merge), with the
+   session's namespace, user and session, `extracted_from` = the messages they came from, and ids
+   derived from the task's idempotency key, so a replay after a crash replaces instead of adding;
+4. only then mark those messages extracted, with the store's atomic `mark_extracted`, which can never
+   overwrite a PUT that landed meanwhile. A failed run raises and marks nothing, so the queue
+   redelivers it and, past its receive limit, dead-letters it: never a silent drop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from agent_memory.domain.errors import DependencyUnavailableError
+from agent_memory.domain.models import MemoryRecord, MemoryTypeEnum, SessionKey, WorkingMemory, format_datetime, utcnow
+from agent_memory.domain.tasks import ExtractionTask
+from agent_memory.services.extraction_strategies import Conversation, strategy_for
+
+if TYPE_CHECKING:
+    from agent_memory.ports import LanguageModel, TaskQueue, WorkingMemoryStore
+    from agent_memory.services.long_term import LongTermService
+
+logger = logging.getLogger(__name__)
+
+EXTRACTION_HEADER_QUEUED = "queued"
+
+
+def session_generation(memory: WorkingMemory) -> str:
+    """The version of a stored session that a task names: its `updated_at`, which every PUT sets."""
+    return format_datetime(memory.updated_at)
+
+
+def summary_id(namespace: str | None, user_id: str | None, session_id: str) -> str:
+    """The one summary record of a session scope (AMS: `thread_summary_<sha256(ns|user|session)[:24]>`)."""
+    digest = hashlib.sha256(f"{namespace or ''}|{user_id or ''}|{session_id}".encode()).hexdigest()
+    return f"thread_summary_{digest[:24]}"
+
+
+class ExtractionScheduler:
+    """The producer side: one debounced task per session write that has something to extract."""
+
+    def __init__(self, queue: TaskQueue, *, delay_seconds: int = 5) -> None:
+        self._queue = queue
+        self._delay_seconds = delay_seconds
+
+    def schedule(self, key: SessionKey, memory: WorkingMemory) -> str | None:
+        """`queued`, `deferred; reason=queue-unavailable` (the write stands; the next one enqueues it), or
+        None when no message awaits extraction. Never raises for a queue outage."""
+        if not any(m.discrete_memory_extracted == "f" for m in memory.messages):
+            return None
+        task = ExtractionTask.for_session(key, generation=session_generation(memory))
+        try:
+            self._queue.enqueue(task, delay_seconds=self._delay_seconds)
+        except DependencyUnavailableError as exc:
+            logger.warning("extraction deferred task_id=%s reason=%s", task.task_id, exc.detail)
+            return f"deferred; reason={exc.dependency}-unavailable"
+        return EXTRACTION_HEADER_QUEUED
+
+
+@dataclass
+class ExtractionResult:
+    status: Literal["extracted", "superseded", "session-gone", "nothing-new"]
+    stored: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    marked: int = 0
+
+
+class ExtractionService:
+    """The consumer side: run one task (see the module docstring for the steps)."""
+
+    def __init__(
+        self,
+        sessions: WorkingMemoryStore,
+        long_term: LongTermService,
+        llm: LanguageModel,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._long_term = long_term
+        self._llm = llm
+        self._clock = clock
+
+    def run(self, task: ExtractionTask) -> ExtractionResult:
+        """Raises DependencyUnavailableError (LLM, store: worth a retry, StructuredOutputError included) or
+        InvalidInputError (the session's strategy configuration cannot work)."""
+        key = task.session_key
+        memory = self._sessions.get(key)
+        if memory is None:
+            return ExtractionResult("session-gone")
+        if session_generation(memory) != task.generation:
+            return ExtractionResult("superseded")
+        pending = [m for m in memory.messages if m.discrete_memory_extracted == "f"]
+        if not pending:
+            return ExtractionResult("nothing-new")
+        strategy = strategy_for(memory.long_term_memory_strategy)
+        messages = sorted(memory.messages, key=lambda m: m.created_at)
+        conversation = Conversation(memory.session_id, memory.namespace, memory.user_id, messages)
+        extracted = strategy.extract(self._llm, conversation)
+        sources = [m.id for m in pending if "," not in m.id][:100]  # ids are stored as comma-free tags
+        now = self._clock()
+        records = [
+            MemoryRecord(
+                id=summary_id(memory.namespace, memory.user_id, memory.session_id)
+                if strategy.name == "summary"
+                else _record_id(task, i),
+                text=item.text,
+                memory_type=MemoryTypeEnum(item.memory_type),
+                topics=item.topics or None,
+                entities=item.entities or None,
+                event_date=item.event_date,
+                session_id=memory.session_id,
+                namespace=memory.namespace,
+                user_id=memory.user_id,
+                extracted_from=sources or None,
+                extraction_strategy=strategy.name,
+                extraction_strategy_config=memory.long_term_memory_strategy.config,
+                discrete_memory_extracted="t",
+                created_at=now,
+                last_accessed=now,
+            )
+            for i, item in enumerate(extracted)
+        ]
+        outcome = self._long_term.create(task.tenant, records, deduplicate=True) if records else None
+        marked = self._sessions.mark_extracted(key, pending)
+        result = ExtractionResult(
+            "extracted",
+            stored=outcome.stored if outcome else [],
+            duplicates=outcome.duplicates if outcome else [],
+            marked=marked,
+        )
+        logger.info(
+            "extraction done task_id=%s strategy=%s memories=%d stored=%d duplicates=%d marked=%d",
+            task.task_id, strategy.name, len(records), len(result.stored), len(result.duplicates), marked,
+        )
+        return result
+
+
+def _record_id(task: ExtractionTask, index: int) -> str:
+    """The same id for the same memory of the same task, on every delivery of it."""
+    return "ext_" + hashlib.sha256(f"{task.idempotency_key}:{index}".encode()).hexdigest()[:26]
+
+
+__all__ = ["ExtractionResult", "ExtractionScheduler", "ExtractionService", "session_generation", "summary_id"]

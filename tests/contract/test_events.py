@@ -54,7 +54,7 @@ def body(response: dict[str, Any]) -> Any:
 
 
 def test_every_event_file_is_an_http_api_v2_event() -> None:
-    files = sorted(p for p in EVENTS.glob("*.json") if not p.name.startswith("sqs_"))  # SQS: test_extraction_event
+    files = sorted(p for p in EVENTS.glob("*.json") if not p.name.startswith("sqs_"))  # SQS: below
     assert files, "events/ is empty"
     for path in files:
         event = json.loads(path.read_text())
@@ -194,3 +194,54 @@ def test_cli_rejects_bad_arguments_with_a_message(args: list[str], message: str)
 
     assert result.returncode != 0
     assert message in result.stderr
+
+
+# --- ExtractionFunction (SQS events) ----------------------------------------------------------------
+
+EXTRACTION_HANDLER_FILE = REPO / "functions" / "extraction" / "extraction_handler.py"
+
+
+def test_the_sqs_event_is_a_valid_extraction_task_for_the_handler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_memory import bootstrap
+    from agent_memory.adapters.fake_embedder import FakeEmbedder
+    from agent_memory.domain.tasks import decode_task
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    event = json.loads((EVENTS / "sqs_extraction.json").read_text())
+    [record] = event["Records"]
+    assert record["eventSource"] == "aws:sqs" and decode_task(record["body"]).session_id == "demo-session"
+    # An LLM is configured but never called: the event's session does not exist here
+    settings = make_settings(tmp_path, openai_api_key="test", openai_base_url="http://127.0.0.1:9/v1")
+    monkeypatch.setattr(bootstrap, "_container", Container(settings, embedder=FakeEmbedder(dimensions=64)))
+    module = load_module(EXTRACTION_HANDLER_FILE)
+
+    response = module.handler(event, FakeLambdaContext(function_name="ExtractionFunction", timeout_seconds=120))
+
+    assert response == {"batchItemFailures": []}
+
+
+def test_cli_invokes_the_extraction_function_with_the_sqs_event(tmp_path: Path) -> None:
+    env = {**os.environ, "AGENT_MEMORY_DATA_DIR": str(tmp_path), "POWERTOOLS_METRICS_DISABLED": "true",
+           "OPENAI_API_KEY": "test", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "EMBEDDING_PROVIDER": "fake"}
+    result = subprocess.run(
+        [sys.executable, "-m", "agent_memory.cli", "invoke", "ExtractionFunction", "--event",
+         "events/sqs_extraction.json"],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"batchItemFailures": []}
+
+
+def test_importing_the_extraction_handler_loads_no_sdk_or_native_library() -> None:
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import extraction_handler; "
+        f"print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(EXTRACTION_HANDLER_FILE.parent)],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    )
+    assert result.stdout.strip() == "", f"imported at cold start: {result.stdout.strip()}"

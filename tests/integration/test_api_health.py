@@ -25,7 +25,9 @@ def test_health_says_which_backends_serve_each_tier(api: TestClient, backend: st
         "long_term_memory": "sqlite",
         "embedder": "fake",
         "llm": "off",
+        "task_queue": "off",  # no LLM: extraction is off
     }
+    assert body["features"]["extraction"] is False
     assert body["checks"] is None  # the cheap check calls nothing
 
 

@@ -59,12 +59,12 @@ class WorkingMemoryStore(Protocol):
     def delete(self, key: SessionKey) -> bool: ...
 
     def mark_extracted(self, key: SessionKey, messages: Sequence[MemoryMessage]) -> int:
-        """Set `discrete_memory_extracted="t"` on the stored messages equal to `messages`, atomically.
+        """Set `discrete_memory_extracted="t"` on the stored messages that match `messages`, atomically.
 
-        A stored message is marked only when it is exactly one of `messages` (same JSON), so a write
-        that replaced or changed a message meanwhile is never overwritten; nothing else in the
-        document changes, its TTL included. Returns how many messages were marked (0 when the session
-        is gone).
+        A stored message is marked only when it has the id, role and content of one of `messages`, so
+        a message that a write changed meanwhile stays unextracted; nothing else in the document
+        changes, its TTL included (a concurrent PUT is never overwritten). Returns how many messages
+        were marked (0 when the session is gone).
         """
 
     def list_sessions(

@@ -162,19 +162,24 @@ return removed
 """
 )
 
-# KEYS: msgs. ARGV: old message JSON, new message JSON, ... Replaces each list element that is exactly an
-# old JSON by its new one with LSET, which keeps the key's TTL. Returns how many were replaced.
+# KEYS: msgs. ARGV: id, role, content of each extracted message. Sets the flag of each stored message
+# that still has that id, role and content and is unextracted, with LSET (which keeps the key's TTL).
+# The flag is replaced in the stored JSON text rather than re-encoded by cjson, which would change it;
+# inside the JSON of a string value every quote is escaped, so the pattern can only match the field.
 _MARK = """#!lua
-local t = redis.call('TYPE', KEYS[1])['ok']
-if t ~= 'list' then return 0 end
+if redis.call('TYPE', KEYS[1])['ok'] ~= 'list' then return 0 end
 local wanted = {}
-for i = 1, #ARGV, 2 do wanted[ARGV[i]] = ARGV[i + 1] end
+for i = 1, #ARGV, 3 do wanted[ARGV[i]] = {ARGV[i + 1], ARGV[i + 2]} end
 local marked = 0
 for i, item in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  local new = wanted[item]
-  if new then
-    redis.call('LSET', KEYS[1], i - 1, new)
-    marked = marked + 1
+  local ok, m = pcall(cjson.decode, item)
+  if ok and type(m) == 'table' and m.discrete_memory_extracted == 'f' then
+    local want = wanted[m.id]
+    if want and want[1] == m.role and want[2] == m.content then
+      local flagged = string.gsub(item, '"discrete_memory_extracted":"f"', '"discrete_memory_extracted":"t"', 1)
+      redis.call('LSET', KEYS[1], i - 1, flagged)
+      marked = marked + 1
+    end
   end
 end
 return marked
@@ -305,12 +310,8 @@ class RedisWorkingMemoryStore:
         return int(removed) > 0
 
     def mark_extracted(self, key: SessionKey, messages: Sequence[MemoryMessage]) -> int:
-        """Mark, in one script, the stored messages whose JSON is exactly one of `messages`."""
-        args: list[str] = []
-        for message in messages:
-            if message.discrete_memory_extracted == "f":
-                marked = message.model_copy(update={"discrete_memory_extracted": "t"})
-                args += [message.model_dump_json(), marked.model_dump_json()]
+        """Mark, in one script, the stored messages with the id, role and content of one of `messages`."""
+        args = [value for m in messages for value in (m.id, m.role, m.content)]
         if not args:
             return 0
         with self._errors("mark_extracted"):

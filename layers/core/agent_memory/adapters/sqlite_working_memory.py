@@ -151,8 +151,9 @@ class SqliteWorkingMemoryStore:
         return self._write("delete", delete)
 
     def mark_extracted(self, key: SessionKey, messages: Sequence[MemoryMessage]) -> int:
-        """Mark the stored messages that are exactly one of `messages`; expiry and the rest untouched."""
-        wanted = {m.model_dump_json() for m in messages}
+        """Mark the stored messages with the id, role and content of one of `messages`; expiry and the rest
+        untouched."""
+        wanted = {(m.id, m.role, m.content) for m in messages}
 
         def mark(db: sqlite3.Connection) -> int:
             row = db.execute(
@@ -165,7 +166,7 @@ class SqliteWorkingMemoryStore:
             marked = 0
             updated: list[MemoryMessage] = []
             for message in memory.messages:
-                if message.discrete_memory_extracted == "f" and message.model_dump_json() in wanted:
+                if message.discrete_memory_extracted == "f" and (message.id, message.role, message.content) in wanted:
                     message = message.model_copy(update={"discrete_memory_extracted": "t"})
                     marked += 1
                 updated.append(message)

@@ -9,7 +9,10 @@ Then the answer is never a 5xx, its body has the documented shape for its status
 response model; 422: FastAPI's list; other 4xx: `{"detail": str}`), and after any refused request
 every table of every store file is exactly as before.
 
-Bounded for CI: PROPERTY_EXAMPLES examples per route (a few seconds each).
+The request models are also checked alone: any body the decoder lets through is either refused with a
+ValidationError or accepted as a model that writes as strict JSON and reads back equal.
+
+Bounded for CI: PROPERTY_EXAMPLES examples per route and model (a few seconds each).
 """
 
 from __future__ import annotations
@@ -27,16 +30,21 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from agent_memory.domain.models import MemoryRecord
+from agent_memory.domain.search import SearchRequest
 from agent_memory.http.app import create_app
+from agent_memory.http.json_body import decode_json
 from agent_memory.http.schemas import (
     AckResponse,
+    CreateMemoryRecordRequest,
     CreateMemoryRecordResponse,
+    EditMemoryRecordRequest,
     MemoryPromptResponse,
     MemoryRecordResultsResponse,
     SessionListResponse,
+    UpdateWorkingMemory,
     WorkingMemoryResponse,
 )
 from agent_memory.services.maintenance import ForgetResult
@@ -353,3 +361,32 @@ def test_reads_and_deletes_of_what_is_not_there(
     if memory_id not in SEEDED_MEMORIES:
         ids = {"memory_ids": [query_text(memory_id)]}
         send(api, data_dir, "DELETE", "/v1/long-term-memory", model=AckResponse, params=ids)
+
+
+# --- the request models alone ---------------------------------------------------------------------------
+REQUEST_MODELS: list[tuple[type[BaseModel], Any]] = [
+    (UpdateWorkingMemory, working_memory_body),
+    (CreateMemoryRecordRequest, st.fixed_dictionaries({"memories": records})),
+    (SearchRequest, search_body),
+    (EditMemoryRecordRequest, record),
+]
+
+
+@pytest.mark.parametrize(("model", "bodies"), REQUEST_MODELS, ids=lambda v: getattr(v, "__name__", ""))
+def test_request_models_accept_or_refuse_but_never_crash(model: type[BaseModel], bodies: Any) -> None:
+    @FUZZ
+    @given(body=bodies)
+    def check(body: Any) -> None:
+        # What the decoder lets through: no NaN/Infinity literal, no lone surrogate
+        try:
+            value = decode_json(encode(body))
+        except json.JSONDecodeError:
+            return
+        try:
+            parsed = model.model_validate(value)
+        except ValidationError:
+            return
+        # Accepted: it writes as strict JSON and reads back as the same model
+        assert model.model_validate(strict_json(parsed.model_dump_json())) == parsed
+
+    check()

@@ -186,7 +186,16 @@ class Container:
 
         if self.language_model is None or not self.settings.long_term_memory:
             raise FeatureDisabledError("extraction needs an LLM (OPENAI_API_KEY) and long-term memory")
-        return ExtractionService(self.working_memory_store, self.long_term_service, self.language_model)
+        updater = None
+        if self.settings.knowledge_updates:
+            from agent_memory.services.knowledge_updates import KnowledgeUpdater
+
+            updater = KnowledgeUpdater(
+                self.long_term_service, self.language_model, distance=self.settings.knowledge_update_distance
+            )
+        return ExtractionService(
+            self.working_memory_store, self.long_term_service, self.language_model, updater=updater
+        )
 
     def task_worker(self) -> TaskWorker | None:
         """A worker over the embedded queue, or None when extraction is off or the queue is SQS (there

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     task_max_receives: int = Field(default=5, ge=1, le=100)
     # `agent-memory serve` works the embedded queue in a background thread (`agent-memory worker` too).
     embedded_worker: bool = True
+    # A new fact that changes a stored one of the same namespace/user updates or retires it (LLM decides);
+    # stored facts within this cosine distance of a new one are shown to the LLM.
+    knowledge_updates: bool = True
+    knowledge_update_distance: float = Field(default=0.5, ge=0, le=2)
 
     # --- limits (413/422 beyond them) -------------------------------------------------------------
     max_request_bytes: int = Field(default=1_048_576, gt=0)

@@ -9,7 +9,11 @@ Consumer (`ExtractionService.run`, called by ExtractionFunction on AWS and by th
    superseded this task and enqueued its own: a burst of writes gives one run over the newest state),
    or when no message is left unextracted (a duplicate delivery after success changes nothing);
 2. run the session's strategy over the whole conversation (messages with their timestamps);
-3. store the memories through `LongTermService.create` (hash dedup, then semantic merge), with the
+3. with a `KnowledgeUpdater`, let the LLM decide per new fact against the nearest stored facts of the
+   same namespace and user: ADD, UPDATE (the old record is revised in place and keeps its history),
+   DELETE (the old record is retired: deleted, and named in the new one's `metadata["supersedes"]`)
+   or NONE (services/knowledge_updates.py);
+   store the new memories through `LongTermService.create` (hash dedup, then semantic merge), with the
    session's namespace, user and session, `extracted_from` = the messages they came from, and ids
    derived from the task's idempotency key, so a replay after a crash replaces instead of adding;
 4. only then mark those messages extracted, with the store's atomic `mark_extracted`, which can never
@@ -29,10 +33,12 @@ from typing import TYPE_CHECKING, Literal
 from agent_memory.domain.errors import DependencyUnavailableError
 from agent_memory.domain.models import MemoryRecord, MemoryTypeEnum, SessionKey, WorkingMemory, format_datetime, utcnow
 from agent_memory.domain.tasks import ExtractionTask
-from agent_memory.services.extraction_strategies import Conversation, strategy_for
+from agent_memory.services.extraction_strategies import Conversation, Extracted, strategy_for
+from agent_memory.services.knowledge_updates import Decision
 
 if TYPE_CHECKING:
     from agent_memory.ports import LanguageModel, TaskQueue, WorkingMemoryStore
+    from agent_memory.services.knowledge_updates import KnowledgeUpdater
     from agent_memory.services.long_term import LongTermService
 
 logger = logging.getLogger(__name__)
@@ -77,6 +83,9 @@ class ExtractionResult:
     status: Literal["extracted", "superseded", "session-gone", "nothing-new"]
     stored: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    known: int = 0
     marked: int = 0
 
 
@@ -89,11 +98,13 @@ class ExtractionService:
         long_term: LongTermService,
         llm: LanguageModel,
         *,
+        updater: KnowledgeUpdater | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
         self._long_term = long_term
         self._llm = llm
+        self._updater = updater
         self._clock = clock
 
     def run(self, task: ExtractionTask) -> ExtractionResult:
@@ -112,43 +123,87 @@ class ExtractionService:
         messages = sorted(memory.messages, key=lambda m: m.created_at)
         conversation = Conversation(memory.session_id, memory.namespace, memory.user_id, messages)
         extracted = strategy.extract(self._llm, conversation)
+        own_ids = [_record_id(task, i) for i in range(len(extracted))]
+        if self._updater is not None and strategy.name != "summary" and extracted:
+            decisions = self._updater.decide(
+                task.tenant, memory.namespace, memory.user_id, extracted, exclude=own_ids
+            )
+        else:
+            decisions = [Decision("ADD") for _ in extracted]
         sources = [m.id for m in pending if "," not in m.id][:100]  # ids are stored as comma-free tags
         now = self._clock()
-        records = [
-            MemoryRecord(
-                id=summary_id(memory.namespace, memory.user_id, memory.session_id)
-                if strategy.name == "summary"
-                else _record_id(task, i),
-                text=item.text,
-                memory_type=MemoryTypeEnum(item.memory_type),
-                topics=item.topics or None,
-                entities=item.entities or None,
-                event_date=item.event_date,
-                session_id=memory.session_id,
-                namespace=memory.namespace,
-                user_id=memory.user_id,
-                extracted_from=sources or None,
-                extraction_strategy=strategy.name,
-                extraction_strategy_config=memory.long_term_memory_strategy.config,
-                discrete_memory_extracted="t",
-                created_at=now,
-                last_accessed=now,
-            )
-            for i, item in enumerate(extracted)
-        ]
+        result = ExtractionResult("extracted")
+        records: list[MemoryRecord] = []
+        revisions: list[tuple[Decision, Extracted]] = []
+        for record_id, item, decision in zip(own_ids, extracted, decisions, strict=True):
+            if decision.action == "NONE":
+                result.known += 1
+            elif decision.action == "UPDATE":
+                revisions.append((decision, item))
+            else:
+                if strategy.name == "summary":
+                    record_id = summary_id(memory.namespace, memory.user_id, memory.session_id)
+                metadata: dict[str, object] = {}
+                if decision.action == "DELETE" and decision.target is not None:
+                    old = decision.target
+                    metadata["supersedes"] = [{
+                        "id": old.id, "text": old.text, "created_at": format_datetime(old.created_at),
+                        "event_date": format_datetime(old.event_date) if old.event_date else None,
+                        "retired_at": format_datetime(now), "source_messages": sources, "task_id": task.task_id,
+                    }]
+                    result.retired.append(old.id)
+                records.append(self._record(record_id, item, memory, strategy.name, sources, metadata, now))
         outcome = self._long_term.create(task.tenant, records, deduplicate=True) if records else None
-        marked = self._sessions.mark_extracted(key, pending)
-        result = ExtractionResult(
-            "extracted",
-            stored=outcome.stored if outcome else [],
-            duplicates=outcome.duplicates if outcome else [],
-            marked=marked,
-        )
+        if outcome is not None:
+            result.stored, result.duplicates = outcome.stored, outcome.duplicates
+        for decision, item in revisions:
+            assert decision.target is not None and decision.text is not None  # checked by the updater
+            old = decision.target
+            self._long_term.revise(
+                task.tenant, old.id, decision.text, event_date=item.event_date, topics=item.topics,
+                entities=item.entities,
+                history={
+                    "text": old.text, "event_date": format_datetime(old.event_date) if old.event_date else None,
+                    "updated_at": format_datetime(old.updated_at), "replaced_at": format_datetime(now),
+                    "source_messages": sources, "task_id": task.task_id,
+                },
+            )
+            result.updated.append(old.id)
+        if result.retired:
+            # After the new facts are stored, so a failure in between never loses both.
+            self._long_term.delete(task.tenant, result.retired)
+        result.marked = self._sessions.mark_extracted(key, pending)
         logger.info(
-            "extraction done task_id=%s strategy=%s memories=%d stored=%d duplicates=%d marked=%d",
-            task.task_id, strategy.name, len(records), len(result.stored), len(result.duplicates), marked,
+            "extraction done task_id=%s strategy=%s memories=%d stored=%d duplicates=%d updated=%d retired=%d "
+            "known=%d marked=%d",
+            task.task_id, strategy.name, len(extracted), len(result.stored), len(result.duplicates),
+            len(result.updated), len(result.retired), result.known, result.marked,
         )
         return result
+
+    @staticmethod
+    def _record(
+        record_id: str, item: Extracted, memory: WorkingMemory, strategy: str, sources: list[str],
+        metadata: dict[str, object], now: datetime,
+    ) -> MemoryRecord:
+        return MemoryRecord(
+            id=record_id,
+            text=item.text,
+            memory_type=MemoryTypeEnum(item.memory_type),
+            topics=item.topics or None,
+            entities=item.entities or None,
+            event_date=item.event_date,
+            session_id=memory.session_id,
+            namespace=memory.namespace,
+            user_id=memory.user_id,
+            extracted_from=sources or None,
+            extraction_strategy=strategy,
+            extraction_strategy_config=memory.long_term_memory_strategy.config,
+            discrete_memory_extracted="t",
+            metadata=metadata,
+            created_at=now,
+            last_accessed=now,
+        )
 
 
 def _record_id(task: ExtractionTask, index: int) -> str:

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# A revised record keeps at most this many earlier versions in metadata["history"].
+HISTORY_LIMIT = 20
 # last_accessed is refreshed by a search at most this often per record (AMS: 15 minutes).
 TOUCH_INTERVAL = timedelta(minutes=15)
 EDITABLE_FIELDS = (
@@ -368,6 +370,59 @@ class LongTermService:
         self._store.upsert(tenant, [updated], self._embed([updated], contexts), contexts)
         return updated
 
+    def revise(
+        self,
+        tenant: str,
+        memory_id: str,
+        text: str,
+        *,
+        history: dict[str, Any],
+        event_date: datetime | None = None,
+        topics: Sequence[str] = (),
+        entities: Sequence[str] = (),
+    ) -> MemoryRecord:
+        """Replace a record's text in place (a knowledge update), keeping what it said before: `history`
+        (JSON-compatible, e.g. the old text and which messages changed it) is appended to
+        `metadata["history"]`, newest last, at most `HISTORY_LIMIT` entries. Topics and entities are merged."""
+        current = self.get(tenant, memory_id)
+        past = [*list(current.metadata.get("history") or [])[-(HISTORY_LIMIT - 1):], history]
+        changes: dict[str, Any] = {
+            "text": text,
+            "metadata": {**current.metadata, "history": past},
+            "topics": _union(current.topics, topics),
+            "entities": _union(current.entities, entities),
+            "event_date": event_date or current.event_date,
+            "updated_at": self._clock(),
+        }
+        updated = current.model_copy(update=changes)
+        self._check_sizes([updated])
+        updated = MemoryRecord.model_validate(updated.model_dump())  # re-check tags, dates and JSON limits
+        updated = updated.model_copy(update={"memory_hash": updated.content_hash()})
+        contexts = self._conversation_contexts(tenant, [updated])
+        self._store.upsert(tenant, [updated], self._embed([updated], contexts), contexts)
+        return updated
+
+    def neighbours(
+        self, tenant: str, text: str, *, namespace: str | None, user_id: str | None, threshold: float, limit: int = 5
+    ) -> list[MemoryRecordResult]:
+        """The facts stored for this namespace and user (any session) nearest to `text`, within cosine
+        distance `threshold`, nearest first; messages and summaries are not facts and are left out."""
+        vector = self._embedder.embed_documents([text])[0]
+        query = SearchQuery(
+            tenant=tenant,
+            mode="semantic",
+            vector=_unit(vector),
+            distance_threshold=threshold,
+            filters=SearchFilters.for_scope(namespace=namespace, user_id=user_id),
+            limit=limit + 5,
+        )
+        found, _ = self._ready_store().search(query)
+        return [
+            r for r in found
+            if r.namespace == namespace and r.user_id == user_id
+            and r.memory_type != MemoryTypeEnum.MESSAGE and r.extraction_strategy != "summary"
+        ][:limit]
+
     def delete(self, tenant: str, memory_ids: Sequence[str]) -> int:
         if not memory_ids:
             return 0
@@ -469,6 +524,12 @@ class LongTermService:
 def _unit(vector: Sequence[float]) -> list[float]:
     norm = math.sqrt(sum(v * v for v in vector))
     return [v / norm for v in vector] if norm > 0 else list(vector)
+
+
+def _union(first: Sequence[str] | None, second: Sequence[str]) -> list[str] | None:
+    values = list(first or [])
+    values += [v for v in second if v not in values]
+    return values or None
 
 
 def _merged_text(answer: dict[str, Any]) -> str:

@@ -140,6 +140,14 @@ def test_bad_filter_event_is_a_422_naming_the_filter(invoke: Invoke) -> None:
     assert body(response)["detail"][0]["loc"][:2] == ["body", "topics"]
 
 
+def test_bad_json_through_lambda_is_a_422_and_stores_nothing(invoke: Invoke) -> None:
+    # NaN and a lone surrogate escape: the same strict decoder as under uvicorn, not a 503 to retry
+    response = invoke("working_memory_put_bad_input.json")
+    assert response["statusCode"] == 422
+    assert body(response)["detail"][0]["type"] == "json_invalid"
+    assert body(invoke("working_memory_list.json")) == {"sessions": [], "total": 0}
+
+
 def test_every_event_file_is_used_by_a_test() -> None:
     source = Path(__file__).read_text()
     unused = [p.name for p in EVENTS.glob("*.json") if p.name not in source]

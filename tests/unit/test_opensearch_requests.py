@@ -145,13 +145,18 @@ def test_ensure_ready_creates_the_knn_index_with_the_documented_mapping() -> Non
                     "settings": {
                         "index": {"knn": True},
                         "analysis": {
+                            # .../analyzers/tokenizers/pattern/ and .../token-filters/stemmer/ ("porter2")
+                            "tokenizer": {
+                                "memory_words": {"type": "pattern", "pattern": "[^\\p{IsAlphabetic}\\p{N}]+"}
+                            },
+                            "filter": {"memory_stem": {"type": "stemmer", "language": "porter2"}},
                             "analyzer": {
                                 "memory_text": {
                                     "type": "custom",
-                                    "tokenizer": "standard",
-                                    "filter": ["lowercase", "asciifolding", "porter_stem"],
+                                    "tokenizer": "memory_words",
+                                    "filter": ["lowercase", "asciifolding", "memory_stem"],
                                 }
-                            }
+                            },
                         },
                     },
                     "mappings": {
@@ -289,7 +294,7 @@ def test_semantic_search_sends_an_efficient_filter_knn_query_and_counts_filtered
             "must_not": [
                 {"terms": {"user_id": ["u2"]}},
                 {"terms": {"topics": ["c"]}},
-                {"term": {"event_date": T0_MS}},
+                {"range": {"event_date": {"gte": T0_MS, "lt": T0_MS + 1}}},
             ],
         }
     }
@@ -336,8 +341,9 @@ def test_radial_min_score_is_the_score_at_the_threshold(threshold: float) -> Non
 
 
 def test_keyword_search_requires_phrases_ors_words_and_normalises_by_max_score() -> None:
-    # Checked against https://docs.opensearch.org/latest/query-dsl/full-text/multi-match/ (field boosts with ^,
-    # most_fields sums the per-field scores, operator passes to each match) and .../match-phrase/
+    # Checked against https://docs.opensearch.org/latest/query-dsl/full-text/match-phrase/ (a one-word phrase
+    # is a term query on the analysed word; `boost`) and .../compound/bool/ (a bool of only `should` clauses
+    # needs one to match and sums their scores; `filter` clauses do not score)
     store, client = make_store()
     client.replies["search"] = [hits(hit(rec("a"), 2.0), hit(rec("b"), 1.0), total=9, max_score=8.0)]
     query = SearchQuery(tenant="t1", mode="keyword", text='"New York" pizza (b* -c) NEAR:', offset=4, limit=2)
@@ -350,15 +356,18 @@ def test_keyword_search_requires_phrases_ors_words_and_normalises_by_max_score()
             "_source": SOURCE,
             "query": {
                 "bool": {
-                    "filter": [{"term": {"tenant": "t1"}}],
-                    "must": [{"match_phrase": {"text": "New York"}}],
-                    "should": [
+                    "filter": [{"term": {"tenant": "t1"}}, {"match_phrase": {"text": "New York"}}],
+                    "must": [
                         {
-                            "multi_match": {
-                                "query": "pizza b c NEAR",
-                                "fields": ["text^2", "context"],
-                                "type": "most_fields",
-                                "operator": "or",
+                            "bool": {
+                                "should": [
+                                    clause
+                                    for words in ("pizza", "b", "c", "NEAR", "New York")
+                                    for clause in (
+                                        {"match_phrase": {"text": {"query": words, "boost": 2.0}}},
+                                        {"match_phrase": {"context": {"query": words}}},
+                                    )
+                                ]
                             }
                         }
                     ],

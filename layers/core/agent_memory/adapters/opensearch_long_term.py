@@ -1,6 +1,8 @@
 """OpenSearch k-NN long-term store, for Amazon OpenSearch Service domains and Serverless (AOSS) collections.
 
-One index holds every tenant; every query carries a `tenant` term, so no query reaches another tenant.
+One index holds every tenant; every query carries a `tenant` term, so no query reaches another tenant
+(BM25 statistics are per shard, so they do see other tenants' texts: see docs/architecture.md, Tenancy).
+Search runs the shared flow (services/ranking.py) over `OpenSearchCandidates` (opensearch_search.py).
 
 Mapping (`index_body`): `vector` is a knn_vector, HNSW, `innerproduct`, engine `faiss` by default. Faiss
 is the engine OpenSearch defaults to, the one AOSS vector collections are built around, and supports
@@ -19,10 +21,10 @@ https://docs.opensearch.org/latest/mappings/supported-field-types/knn-spaces/). 
 inverts it to `dist = 1 - ip`, the AMS cosine distance for unit vectors; `distance_threshold` becomes a
 radial search with the matching `min_score` (`min_score_for_distance`).
 
-Text is analysed like SQLite's FTS5 `porter unicode61 remove_diacritics` tokenizer (standard tokenizer,
-lowercase, asciifolding, porter_stem), so keyword results agree across the two stores. A record's
-conversation context is a second text field, `context`; keyword queries search both with `most_fields`,
-`text` boosted 2 to match SQLite's column weights.
+Text is analysed like the SQLite store's tantivy index (adapters/sqlite_keyword_index.py): runs of
+letters and digits (a `pattern` tokenizer; tantivy's simple tokenizer), lowercase, asciifolding and the
+Porter2 (Snowball English) stemmer, so both stores match and score the same words. A record's
+conversation context is a second text field, `context`, searched beside `text` (boosted 2, as on SQLite).
 
 Amazon OpenSearch Serverless, vector search collections (`serverless=True`):
   * custom document ids are rejected in index/create requests ("Document ID is not supported in
@@ -47,25 +49,17 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from agent_memory.adapters._fusion import (
-    KEYWORD_TEXT_OVER_CONTEXT,
-    fuse_hybrid,
-    hybrid_pool_size,
-    in_period,
-    keyword_scores,
-    parse_keyword_query,
-    similarity,
-)
 from agent_memory.adapters.opensearch_dedup import HashClaims, claims_index_body
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError, InvalidInputError
 from agent_memory.domain.filters import DATE_FIELDS, TAG_FIELDS, SearchFilters, SearchQuery
-from agent_memory.domain.models import MemoryRecord, MemoryRecordResult, SearchMode
+from agent_memory.domain.models import MemoryRecord, MemoryRecordResult
+from agent_memory.services import ranking
 
 KEYWORD_FIELDS = (
     "tenant",
@@ -87,8 +81,14 @@ MAX_RESULTS = 10_000  # OpenSearch's default index.max_result_window and the k-N
 Engine = Literal["faiss", "lucene", "none"]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def _millis(value: datetime | None) -> int | None:
-    return None if value is None else int(value.timestamp() * 1000)
+    """Epoch milliseconds, floored, in exact integer arithmetic (a float timestamp loses microseconds near
+    year 9999 and truncates pre-1970 values towards zero)."""
+    return None if value is None else (value - _EPOCH) // _MS
 
 
 def index_body(dimensions: int, engine: Engine = "faiss") -> dict[str, Any]:
@@ -109,17 +109,28 @@ def index_body(dimensions: int, engine: Engine = "faiss") -> dict[str, Any]:
         "settings": {
             "index": {"knn": True},
             "analysis": {
+                "tokenizer": {"memory_words": {"type": "pattern", "pattern": "[^\\p{IsAlphabetic}\\p{N}]+"}},
+                "filter": {"memory_stem": {"type": "stemmer", "language": "porter2"}},
                 "analyzer": {
                     "memory_text": {
                         "type": "custom",
-                        "tokenizer": "standard",
-                        "filter": ["lowercase", "asciifolding", "porter_stem"],
+                        "tokenizer": "memory_words",
+                        "filter": ["lowercase", "asciifolding", "memory_stem"],
                     }
-                }
+                },
             },
         },
         "mappings": {"dynamic": False, "properties": properties},
     }
+
+
+def _ms(value: datetime) -> int:
+    return (value - _EPOCH) // _MS
+
+
+def _millis_range(value: datetime) -> dict[str, int]:
+    """The millisecond `value` falls in, as a half-open range (what a stored date compares equal to)."""
+    return {"gte": _ms(value), "lt": _ms(value) + 1}
 
 
 def filter_query(tenant: str, filters: SearchFilters) -> dict[str, Any]:
@@ -142,16 +153,19 @@ def filter_query(tenant: str, filters: SearchFilters) -> dict[str, Any]:
         if date_filter is None:
             continue
         must.append({"exists": {"field": name}})  # a record without the date never matches
+        # Every bound is sent as a half-open [gte, lt) range of integer millis: OpenSearch parses an
+        # inclusive upper bound (`lte`, and `term`, which is a range too) by rounding up, and for a
+        # negative epoch_millis value that leaves out the date itself (found on the test node).
         if date_filter.eq is not None:
-            must.append({"term": {name: _millis(date_filter.eq)}})
+            must.append({"range": {name: _millis_range(date_filter.eq)}})
         if date_filter.ne is not None:
-            must_not.append({"term": {name: _millis(date_filter.ne)}})
+            must_not.append({"range": {name: _millis_range(date_filter.ne)}})
         lower, lower_inc, upper, upper_inc = date_filter.bounds()
-        bounds: dict[str, int | None] = {}
+        bounds: dict[str, int] = {}
         if lower is not None:
-            bounds["gte" if lower_inc else "gt"] = _millis(lower)
+            bounds["gte"] = _ms(lower) + (0 if lower_inc else 1)
         if upper is not None:
-            bounds["lte" if upper_inc else "lt"] = _millis(upper)
+            bounds["lt"] = _ms(upper) + (1 if upper_inc else 0)
         if bounds:
             must.append({"range": {name: bounds}})
     query: dict[str, Any] = {"filter": must}
@@ -175,36 +189,6 @@ def knn_body(query: SearchQuery, size: int) -> dict[str, Any]:
         "track_total_hits": True,
         "_source": SOURCE_FIELDS,
         "query": {"knn": {"vector": knn}},
-    }
-
-
-def keyword_body(query: SearchQuery, *, start: int, size: int) -> dict[str, Any] | None:
-    """BM25 match query ("Match", "Match phrase" docs): quoted phrases required, other words OR'ed.
-    None when the text has no usable token."""
-    parsed = parse_keyword_query(query.text)
-    if parsed.is_empty:
-        return None
-    words = {
-        "multi_match": {
-            "query": " ".join(parsed.words),
-            "fields": [f"text^{KEYWORD_TEXT_OVER_CONTEXT:g}", "context"],
-            "type": "most_fields",
-            "operator": "or",
-        }
-    }
-    bool_query = filter_query(query.tenant, query.filters)["bool"]
-    if parsed.phrases:
-        bool_query["must"] = [{"match_phrase": {"text": " ".join(phrase)}} for phrase in parsed.phrases]
-        if parsed.words:
-            bool_query["should"] = [words]  # only adds to the score
-    else:
-        bool_query["must"] = [words]
-    return {
-        "from": start,
-        "size": size,
-        "track_total_hits": True,
-        "_source": SOURCE_FIELDS,
-        "query": {"bool": bool_query},
     }
 
 
@@ -238,13 +222,6 @@ def _at_most_unit(vector: Sequence[float]) -> list[float]:
     values = [float(v) for v in vector]
     norm = math.sqrt(sum(v * v for v in values))
     return [v / norm for v in values] if norm > 1.0 + 1e-6 else values
-
-
-def _happened(source: dict[str, Any]) -> datetime:
-    """When a hit's record happened, for the time match: event_date, else created_at."""
-    record = source["record"]
-    value = record.get("event_date") or record["created_at"]
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _ids_query(tenant: str, ids: Sequence[str]) -> dict[str, Any]:
@@ -444,27 +421,6 @@ class OpenSearchLongTermStore:
                 lines.append({"index": {"_index": self._index, "_id": f"{tenant}:{doc['memory_id']}"}})
             lines.append(doc)
         self._bulk(lines)
-
-    def _results(
-        self,
-        hits: Sequence[dict[str, Any]],
-        scores: Callable[[dict[str, Any]], tuple[float, float | None]],
-        mode: SearchMode | None,
-    ) -> list[MemoryRecordResult]:
-        seen: set[str] = set()
-        results: list[MemoryRecordResult] = []
-        for hit in hits:
-            source = hit["_source"]
-            if source["memory_id"] in seen:  # an AOSS duplicate still waiting for cleanup
-                continue
-            seen.add(source["memory_id"])
-            dist, score = scores(hit)
-            results.append(
-                MemoryRecordResult.model_validate(
-                    {**source["record"], "dist": dist, "score": score, "score_type": mode}
-                )
-            )
-        return results
 
     # -- LongTermStore --------------------------------------------------------------------------
 
@@ -666,21 +622,11 @@ class OpenSearchLongTermStore:
         self._write(tenant, docs, stale)
 
     def search(self, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
-        if query.mode in ("semantic", "hybrid"):
-            if query.vector is None:
-                raise InvalidInputError(f"{query.mode} search needs a query vector")
-            self._check_dims(len(query.vector), "query vector")
-        if query.mode == "list":
-            response = self._search(list_body(query))
-            page = self._results(response["hits"]["hits"], lambda hit: (0.0, None), None)
-            return page, int(response["hits"]["total"]["value"])
-        if query.mode == "keyword":
-            return self._keyword(query)
-        if query.mode == "semantic":
-            return self._semantic(query)
-        return self._hybrid(query)
+        from agent_memory.adapters.opensearch_search import OpenSearchCandidates
 
-    # -- search modes -----------------------------------------------------------------------------
+        return ranking.search(OpenSearchCandidates(self), query)
+
+    # -- search ------------------------------------------------------------------------------------
 
     def _check_dims(self, dims: int, what: str) -> None:
         if self._dims is not None and dims != self._dims:
@@ -688,74 +634,3 @@ class OpenSearchLongTermStore:
                 f"OpenSearch index '{self._index}' holds {self._dims}-dim vectors but the {what} has {dims}",
                 "opensearch",
             )
-
-    def _vector_hits(self, query: SearchQuery, size: int) -> tuple[list[dict[str, Any]], int]:
-        """Nearest hits (best first) and the true number of vector matches."""
-        response = self._search(knn_body(query, min(size, MAX_RESULTS)))
-        hits = response["hits"]["hits"]
-        if query.distance_threshold is not None:
-            return hits, int(response["hits"]["total"]["value"])
-        # Without a threshold every filtered record is a match; a k-NN total stops at k.
-        return hits, self._count(filter_query(query.tenant, query.filters))
-
-    def _semantic(self, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
-        hits, total = self._vector_hits(query, query.offset + query.limit)
-
-        def scores(hit: dict[str, Any]) -> tuple[float, float]:
-            dist = distance_from_score(float(hit["_score"]))
-            return dist, similarity(dist)
-
-        return self._results(hits, scores, SearchMode.SEMANTIC)[query.offset :], total
-
-    def _keyword(self, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
-        body = keyword_body(query, start=query.offset, size=query.limit)
-        if body is None:
-            return [], 0
-        response = self._search(body)
-        # max_score is the best score over all matches, not just this page.
-        top = float(response["hits"].get("max_score") or 0.0)
-
-        def scores(hit: dict[str, Any]) -> tuple[float, float]:
-            score = min(1.0, float(hit["_score"]) / top) if top > 0 else 1.0
-            return 1.0 - score, score
-
-        page = self._results(response["hits"]["hits"], scores, SearchMode.KEYWORD)
-        return page, int(response["hits"]["total"]["value"])
-
-    def _hybrid(self, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
-        pool = hybrid_pool_size(query.limit, query.offset)
-        vector_hits, vector_total = self._vector_hits(query, pool)
-        body = keyword_body(query, start=0, size=min(pool, MAX_RESULTS))
-        keyword_response = self._search(body) if body is not None else None
-        keyword_hits = keyword_response["hits"]["hits"] if keyword_response else []
-        keyword_total = int(keyword_response["hits"]["total"]["value"]) if keyword_response else 0
-
-        sources: dict[str, dict[str, Any]] = {}
-        vector_pool: dict[str, float] = {}
-        for hit in vector_hits:
-            key = hit["_source"]["memory_id"]
-            sources.setdefault(key, hit["_source"])
-            vector_pool.setdefault(key, distance_from_score(float(hit["_score"])))
-        raw: dict[str, float] = {}
-        for hit in keyword_hits:
-            key = hit["_source"]["memory_id"]
-            sources.setdefault(key, hit["_source"])
-            raw.setdefault(key, float(hit["_score"]))
-        keyword_pool = keyword_scores(raw, keyword_response["hits"].get("max_score") if keyword_response else None)
-        time_matched = None
-        if query.time_window is not None:
-            time_matched = in_period(query.time_window, {key: _happened(src) for key, src in sources.items()})
-        fused = fuse_hybrid(vector_pool, keyword_pool, query.alpha, time_matched=time_matched)
-
-        if query.distance_threshold is None:
-            total = vector_total  # every filtered record is a vector match, keyword matches included
-        else:
-            # Exact when both sides came back whole; otherwise overlap is known only within the pools.
-            total = vector_total + keyword_total - len(vector_pool.keys() & raw.keys())
-        page = [
-            MemoryRecordResult.model_validate(
-                {**sources[key]["record"], "dist": 1.0 - score, "score": score, "score_type": SearchMode.HYBRID}
-            )
-            for key, score in fused[query.offset : query.offset + query.limit]
-        ]
-        return page, total

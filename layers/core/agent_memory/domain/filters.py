@@ -221,7 +221,7 @@ class SearchQuery(DomainModel):
     `vector` is set for semantic and hybrid mode, `text` for keyword and hybrid mode; neither means a
     filter-only listing (newest first). `distance_threshold` is a cosine distance (0..2) and applies to
     the vector side. `alpha` weighs the vector side in hybrid mode; `time_window`, the period the text names,
-lifts hybrid candidates dated inside it (adapters/_fusion.py).
+lifts hybrid candidates dated inside it (services/ranking.py).
     """
 
     tenant: str

@@ -3,7 +3,7 @@
 People ask memory questions about when things happened: "What did Maria donate in December 2023?".
 Neither the vector nor the keyword side can read that as a time, since a record's text rarely repeats
 its own date. `time_reference` finds the first absolute date expression in the text and returns the
-period it names; hybrid search then favours candidates dated inside it (see adapters/_fusion.py).
+period it names; hybrid search then favours candidates dated inside it (see services/ranking.py).
 
 Only absolute expressions are read: a day with month and year, a month with year, or a year after
 "in"/"during". Relative ones ("last week", "in June" without a year) need a reference date and would

@@ -138,25 +138,9 @@ def test_the_first_and_last_representable_dates_round_trip_and_filter(api: TestC
     assert [m["id"] for m in found.json()["memories"]] == ["new"]
 
 
-OPENSEARCH_NEGATIVE_LTE = (
-    "OpenSearch's epoch_millis range leaves out a negative inclusive upper bound itself (lte -1000 misses a "
-    "date stored as -1000; gte is right); the adapter sends epoch millis, ISO bounds with format "
-    "strict_date_optional_time match. Left to the OpenSearch adapter's owner."
-)
-
-
-@pytest.mark.parametrize(
-    "backend",
-    [
-        "sqlite",
-        "redis",
-        pytest.param(
-            "redis+opensearch",
-            marks=[pytest.mark.opensearch, pytest.mark.xfail(strict=True, reason=OPENSEARCH_NEGATIVE_LTE)],
-        ),
-    ],
-    indirect=True,
-)
+# OpenSearch parsed a negative inclusive epoch_millis bound by rounding up and left the date out; the
+# adapter now sends half-open integer ranges (see filter_query in opensearch_long_term.py).
+@pytest.mark.parametrize("backend", WITH_OPENSEARCH, indirect=True)
 def test_an_inclusive_upper_bound_before_1970_matches_the_date_itself(api: TestClient) -> None:
     when = "1969-12-31T23:59:59Z"
     created = api.post("/v1/long-term-memory/", json={"memories": [{"id": "m1", "text": "t", "event_date": when}]})
@@ -205,6 +189,14 @@ def test_free_json_at_the_limit_is_stored_whole(api: TestClient) -> None:
     deepest = _nested(MAX_JSON_DEPTH)
     assert api.put("/v1/working-memory/s1", json={"data": deepest}).status_code == 200
     assert api.get("/v1/working-memory/s1").json()["data"] == deepest
+
+
+@pytest.mark.parametrize("backend", WITH_OPENSEARCH, indirect=True)
+def test_metadata_at_the_limits_round_trips_on_every_long_term_store(api: TestClient) -> None:
+    metadata = {"deep": _nested(MAX_JSON_DEPTH - 1), "big": 10**300, "large": 1e308, "text": "\U0001f600 ok"}
+    created = api.post("/v1/long-term-memory/", json={"memories": [{"id": "m1", "text": "t", "metadata": metadata}]})
+    assert created.status_code == 200, created.text
+    assert api.get("/v1/long-term-memory/m1").json()["metadata"] == metadata
 
 
 def test_a_body_nested_past_the_parser_limit_is_a_422_not_a_crash(api: TestClient) -> None:

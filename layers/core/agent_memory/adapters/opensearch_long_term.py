@@ -7,8 +7,9 @@ Search runs the shared flow (services/ranking.py) over `OpenSearchCandidates` (o
 Mapping (`index_body`): `vector` is a knn_vector, HNSW, `innerproduct`, engine `faiss` by default. Faiss
 is the engine OpenSearch defaults to, the one AOSS vector collections are built around, and supports
 efficient filtering (filters applied during the k-NN search, so a restrictive filter never loses results
-to unfiltered neighbours); nmslib is deprecated. Pass `engine="lucene"` for Lucene (inner product since
-2.13, efficient filtering since 2.4).
+to unfiltered neighbours); nmslib is deprecated. `OPENSEARCH_ENGINE=lucene` picks Lucene (inner product
+since 2.13, efficient filtering since 2.4); `none` leaves `engine` out of the mapping, for collections that
+refuse the parameter. The contract suite runs on a real node with lucene and faiss (infra/opensearch-node).
 
 Why inner product, not cosine: stored vectors are unit length, or the mean of two unit vectors for a
 message with conversation context (see the LongTermStore port). The inner product with the unit query is
@@ -41,8 +42,13 @@ Amazon OpenSearch Serverless, vector search collections (`serverless=True`):
 Domains (`serverless=False`) use `_id = "{tenant}:{id}"`, so an upsert replaces in place, and
 `refresh="wait_for"` on every write, so the next get/search sees it (read-your-writes).
 
+Writes on a domain: `upsert_unique` holds content dedup under concurrency with a claim document per
+(tenant, hash) (opensearch_dedup.py); a bulk request whose items partly fail deletes what it created
+before raising; an item the engine refuses (400) is bad input, anything else a DependencyUnavailableError.
+
 Dates are `date` fields in epoch milliseconds: date filters compare at millisecond resolution (the record
-JSON keeps microseconds).
+JSON keeps microseconds), sent as half-open `[gte, lt)` integer ranges (an inclusive `lte` on a negative
+epoch_millis value misses the date itself on OpenSearch 2.19).
 """
 
 from __future__ import annotations

@@ -23,12 +23,13 @@ from tests.fixtures.redis_process import free_port
 
 
 @contextmanager
-def _serve(data_dir: Path) -> Iterator[httpx.Client]:
+def _serve(data_dir: Path, workers: int = 1) -> Iterator[httpx.Client]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "REDIS_URL", "OPENSEARCH_URL")}
     env.update({"EMBEDDING_PROVIDER": "fake", "EMBEDDING_DIMENSIONS": "64"})
     process = subprocess.Popen(
-        [sys.executable, "-m", "agent_memory.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "agent_memory.cli", "serve", "--port", str(port), "--data-dir", str(data_dir),
+         "--workers", str(workers)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
@@ -86,3 +87,18 @@ def test_writes_of_one_server_process_are_read_by_another_and_survive_a_restart(
     with _serve(data_dir) as restarted:
         assert _ids(restarted, "heron fish", "keyword") == ["b"]
         assert restarted.get("/v1/long-term-memory/b").json()["text"] == "a heron caught a silver fish"
+
+
+def test_with_two_server_workers_every_create_is_found_by_the_next_search(tmp_path: Path) -> None:
+    # Given `agent-memory serve --workers 2`, and a fresh connection per request, so that each request
+    # lands on whichever worker accepts it (the two-process test above pins the cross-process case)
+    with _serve(tmp_path / "data", workers=2) as client:
+        base = str(client.base_url)
+        for i in range(12):
+            # When a create is answered 200
+            with httpx.Client(base_url=base, timeout=30) as one:
+                _create(one, f"m{i}", f"note {i} about the kingfisher")
+            # Then the next search, on whichever worker, finds it and every earlier one
+            with httpx.Client(base_url=base, timeout=30) as other:
+                assert len(_ids(other, "kingfisher", "keyword")) == i + 1
+                assert f"m{i}" in _ids(other, f"note {i} about the kingfisher", "semantic")

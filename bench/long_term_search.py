@@ -349,27 +349,19 @@ def measure_references(data: Corpus, queries: Queries) -> dict[str, Any]:
 
 @contextmanager
 def opensearch_url(wanted: bool) -> Iterator[str | None]:
-    """OPENSEARCH_URL, else the test node when Java is here, else None (with the reason on stderr)."""
+    """OPENSEARCH_URL or the test node (bench/_opensearch.py); None, with the reason, where Java is missing."""
+    from tests.fixtures.opensearch_process import missing_tools
+
+    from bench._opensearch import opensearch_url as cluster_url
+
     if not wanted:
         yield None
-        return
-    if os.environ.get("OPENSEARCH_URL"):
-        yield os.environ["OPENSEARCH_URL"]
-        return
-    try:
-        from tests.fixtures.opensearch_process import missing_tools, running_opensearch_node
-    except ImportError:
-        print("[long_term_search] no OpenSearch launcher here; skipping OpenSearch", file=sys.stderr)
+    elif not os.environ.get("OPENSEARCH_URL") and missing_tools():
+        log(f"no {', '.join(missing_tools())}: skipping OpenSearch")
         yield None
-        return
-    if missing_tools():
-        print(f"[long_term_search] no {', '.join(missing_tools())}; skipping OpenSearch", file=sys.stderr)
-        yield None
-        return
-    with tempfile.TemporaryDirectory(prefix="bench-opensearch-") as workdir, running_opensearch_node(
-        Path(workdir)
-    ) as node:
-        yield node.url
+    else:
+        with cluster_url() as url:
+            yield url
 
 
 def opensearch_side(url: str, data: Corpus, queries: Queries) -> dict[str, Any]:

@@ -659,6 +659,31 @@ def test_the_same_input_ranks_the_same_on_both_stores(
         opensearch_store._client.indices.delete(index=f"{index},{index}-hash-claims", ignore_unavailable=True)
 
 
+# -- OpenSearch only ------------------------------------------------------------------------------------
+
+
+@pytest.mark.opensearch
+def test_opensearch_engine_none_lets_the_cluster_choose_and_still_scores_inner_product(
+    opensearch_node_url: str,
+) -> None:
+    # OPENSEARCH_ENGINE=none: no `engine` in the mapping (for collections that refuse one)
+    index = f"test-ltm-{uuid.uuid4().hex[:12]}"
+    store = _opensearch_store(opensearch_node_url, index, "none")
+    try:
+        store.ensure_ready(DIMS)
+        # the cluster fills in its default (faiss on 2.19), and a second start accepts what it chose
+        method = store._client.indices.get_mapping(index=index)[index]["mappings"]["properties"]["vector"]["method"]
+        assert (method["engine"], method["space_type"]) == ("faiss", "innerproduct")
+        store.ensure_ready(DIMS)
+        a = [1.0] + [0.0] * (DIMS - 1)
+        mean = [0.5, 0.5] + [0.0] * (DIMS - 2)
+        store.upsert("t1", [rec("mean"), rec("same")], [mean, a])
+        page, _ = store.search(SearchQuery(tenant="t1", mode="semantic", vector=a, limit=2))
+        assert [(r.text, round(r.dist, 6)) for r in page] == [("same", 0.0), ("mean", 0.5)]
+    finally:
+        store._client.indices.delete(index=f"{index},{index}-hash-claims", ignore_unavailable=True)
+
+
 # -- SQLite only ----------------------------------------------------------------------------------------
 
 

@@ -309,3 +309,33 @@ def test_without_an_llm_nothing_is_enqueued_and_health_says_extraction_is_off(
     assert put.status_code == 200 and "X-Agent-Memory-Extraction" not in put.headers
     assert sqs_queues.receive() == []
     assert health["features"]["extraction"] is False and health["backends"]["task_queue"] == "off"
+
+
+def test_a_record_created_unextracted_gets_its_second_pass_once(
+    stack: tuple[TestClient, Container], sqs_queues: SqsQueues, openai_stub: OpenAIStub, handler: Any
+) -> None:
+    client, _ = stack
+    # Given a memory created as the Python client sends it: a "message" with discrete_memory_extracted "f"
+    note = {"id": "n1", "text": "Alice said she is allergic to peanuts since childhood", "namespace": "travel",
+            "user_id": "alice", "session_id": "trip", "memory_type": "message", "discrete_memory_extracted": "f"}
+    created = client.post("/v1/long-term-memory/", json={"memories": [note]})
+    assert created.status_code == 200 and created.headers["X-Agent-Memory-Extraction"] == "queued"
+    [message] = sqs_queues.receive()
+    task = decode_task(message["Body"])
+    assert task.type == "extract_records" and task.tenant == "default" and task.record_ids == ["n1"]
+
+    # When ExtractionFunction runs it
+    openai_stub.script_chat(json.dumps({"memories": [
+        {"type": "semantic", "text": "User is allergic to peanuts", "topics": ["health"], "entities": []}]}))
+    assert handler(sqs_queues.event([message]), lambda_context()) == {"batchItemFailures": []}
+
+    # Then the derived memory keeps the source's scope and names it, and the source is marked extracted
+    by_text = {m["text"]: m for m in search(client, namespace="travel")}
+    derived = by_text["User is allergic to peanuts"]
+    assert (derived["namespace"], derived["user_id"], derived["session_id"]) == ("travel", "alice", "trip")
+    assert derived["extracted_from"] == ["n1"] and derived["memory_type"] == "semantic"
+    assert by_text[note["text"]]["discrete_memory_extracted"] == "t"
+    # and the derived memory is not queued again, nor does a duplicate delivery do anything
+    assert sqs_queues.receive() == []
+    assert handler(sqs_queues.event([message]), lambda_context()) == {"batchItemFailures": []}
+    assert chat_calls(openai_stub) == 1 and len(search(client, namespace="travel")) == 2

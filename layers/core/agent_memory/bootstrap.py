@@ -224,6 +224,7 @@ class Container:
             enabled=s.long_term_memory,
             context_window=s.message_context_window,
             time_match=s.hybrid_time_match,
+            second_pass=self.extraction_scheduler,
         )
 
     def check_startup(self) -> None:

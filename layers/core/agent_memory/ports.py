@@ -23,7 +23,7 @@ from agent_memory.domain.models import (
     WorkingMemory,
 )
 from agent_memory.domain.search import Candidates
-from agent_memory.domain.tasks import ExtractionTask
+from agent_memory.domain.tasks import AnyTask
 
 K = TypeVar("K", bound=Hashable)
 
@@ -209,7 +209,7 @@ class LanguageModel(Protocol):
 class TaskQueue(Protocol):
     """Where background work is sent (SQS on AWS, a SQLite table on a laptop). At-least-once."""
 
-    def enqueue(self, task: ExtractionTask, *, delay_seconds: int = 0) -> None:
+    def enqueue(self, task: AnyTask, *, delay_seconds: int = 0) -> None:
         """Deliver `task` no sooner than `delay_seconds` from now; DependencyUnavailableError when the
         queue cannot take it. A queue may drop a still-pending task with the same `debounce_key`."""
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from agent_memory.domain.errors import DependencyUnavailableError
-from agent_memory.domain.tasks import ExtractionTask, encode_task
+from agent_memory.domain.tasks import AnyTask, encode_task
 from agent_memory.ports import ClaimedTask
 
 T = TypeVar("T")
@@ -71,7 +71,7 @@ class SqliteTaskQueue:
 
     # -- TaskQueue --------------------------------------------------------------------------------
 
-    def enqueue(self, task: ExtractionTask, *, delay_seconds: int = 0) -> None:
+    def enqueue(self, task: AnyTask, *, delay_seconds: int = 0) -> None:
         body = encode_task(task)
         due = self._clock() + max(0, delay_seconds)
 

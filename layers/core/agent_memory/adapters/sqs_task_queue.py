@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from agent_memory.domain.errors import DependencyUnavailableError
-from agent_memory.domain.tasks import ExtractionTask, encode_task
+from agent_memory.domain.tasks import AnyTask, encode_task
 
 MAX_DELAY_SECONDS = 900
 
@@ -45,7 +45,7 @@ class SqsTaskQueue:
         self._client = client
         self._lock = threading.Lock()
 
-    def enqueue(self, task: ExtractionTask, *, delay_seconds: int = 0) -> None:
+    def enqueue(self, task: AnyTask, *, delay_seconds: int = 0) -> None:
         body = encode_task(task)
         self._call(
             "send_message",

@@ -75,12 +75,44 @@ class ExtractionTask(DomainModel):
         return _digest("extract_session", self.tenant, self.namespace, self.user_id, self.session_id)
 
 
-# One member today; new task types join this union with their own `type` literal.
-Task = Annotated[ExtractionTask, Field(discriminator="type")]
-_TASK: TypeAdapter[ExtractionTask] = TypeAdapter(Task)
+MAX_RECORDS_PER_TASK = 100
 
 
-def encode_task(task: ExtractionTask) -> str:
+class RecordExtractionTask(DomainModel):
+    """The second pass (AMS §5.6): extract memories from long-term records stored with
+    `discrete_memory_extracted="f"` (created by a client, or promoted from a session's `memories`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["extract_records"] = "extract_records"
+    schema_version: Literal[1] = SCHEMA_VERSION
+    task_id: Identifier = Field(default_factory=new_id)
+    tenant: Identifier
+    record_ids: list[Identifier] = Field(min_length=1, max_length=MAX_RECORDS_PER_TASK)
+    idempotency_key: Identifier
+    enqueued_at: UtcDatetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def for_records(cls, tenant: str, record_ids: list[str]) -> RecordExtractionTask:
+        return cls(
+            tenant=tenant,
+            record_ids=record_ids,
+            idempotency_key=_digest("extract_records", tenant, *sorted(record_ids)),
+        )
+
+    @property
+    def debounce_key(self) -> str:
+        """Never superseded: each batch of records is its own work."""
+        return self.idempotency_key
+
+
+AnyTask = ExtractionTask | RecordExtractionTask
+# New task types join this union with their own `type` literal.
+Task = Annotated[AnyTask, Field(discriminator="type")]
+_TASK: TypeAdapter[AnyTask] = TypeAdapter(Task)
+
+
+def encode_task(task: AnyTask) -> str:
     """The message body for a queue; InvalidTaskError when it is over MAX_TASK_BYTES."""
     body = task.model_dump_json()
     if len(body.encode()) > MAX_TASK_BYTES:
@@ -88,7 +120,7 @@ def encode_task(task: ExtractionTask) -> str:
     return body
 
 
-def decode_task(body: str | bytes) -> ExtractionTask:
+def decode_task(body: str | bytes) -> AnyTask:
     """The task in a message body. Raises InvalidTaskError (never anything else) for a body that is not
     JSON, names an unknown type or schema version, lacks a field or has one too many."""
     if len(body) > MAX_TASK_BYTES:
@@ -108,4 +140,14 @@ def _digest(*parts: str | None) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()[:32]
 
 
-__all__ = ["MAX_TASK_BYTES", "SCHEMA_VERSION", "ExtractionTask", "InvalidTaskError", "decode_task", "encode_task"]
+__all__ = [
+    "MAX_RECORDS_PER_TASK",
+    "MAX_TASK_BYTES",
+    "SCHEMA_VERSION",
+    "AnyTask",
+    "ExtractionTask",
+    "InvalidTaskError",
+    "RecordExtractionTask",
+    "decode_task",
+    "encode_task",
+]

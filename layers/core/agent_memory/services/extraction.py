@@ -25,14 +25,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from agent_memory.domain.errors import DependencyUnavailableError
-from agent_memory.domain.models import MemoryRecord, MemoryTypeEnum, SessionKey, WorkingMemory, format_datetime, utcnow
-from agent_memory.domain.tasks import ExtractionTask
+from agent_memory.domain.models import (
+    MemoryMessage,
+    MemoryRecord,
+    MemoryStrategyConfig,
+    MemoryTypeEnum,
+    SessionKey,
+    WorkingMemory,
+    format_datetime,
+    utcnow,
+)
+from agent_memory.domain.tasks import MAX_RECORDS_PER_TASK, AnyTask, ExtractionTask, RecordExtractionTask
 from agent_memory.services.extraction_strategies import Conversation, Extracted, strategy_for
 from agent_memory.services.knowledge_updates import Decision
 
@@ -77,6 +86,21 @@ class ExtractionScheduler:
             return f"deferred; reason={exc.dependency}-unavailable"
         return EXTRACTION_HEADER_QUEUED
 
+    def schedule_records(self, tenant: str, records: Sequence[MemoryRecord]) -> str | None:
+        """The second pass for stored records with `discrete_memory_extracted="f"` (summaries excepted):
+        `queued`, `deferred; reason=...`, or None when none needs it. Never raises for a queue outage."""
+        ids = [r.id for r in records if r.discrete_memory_extracted == "f" and r.extraction_strategy != "summary"]
+        status = None
+        for start in range(0, len(ids), MAX_RECORDS_PER_TASK):
+            task = RecordExtractionTask.for_records(tenant, ids[start : start + MAX_RECORDS_PER_TASK])
+            try:
+                self._queue.enqueue(task, delay_seconds=self._delay_seconds)
+            except DependencyUnavailableError as exc:
+                logger.warning("record extraction deferred task_id=%s reason=%s", task.task_id, exc.detail)
+                return f"deferred; reason={exc.dependency}-unavailable"
+            status = EXTRACTION_HEADER_QUEUED
+        return status
+
 
 @dataclass
 class ExtractionResult:
@@ -107,9 +131,58 @@ class ExtractionService:
         self._updater = updater
         self._clock = clock
 
-    def run(self, task: ExtractionTask) -> ExtractionResult:
+    def run(self, task: AnyTask) -> ExtractionResult:
         """Raises DependencyUnavailableError (LLM, store: worth a retry, StructuredOutputError included) or
         InvalidInputError (the session's strategy configuration cannot work)."""
+        if isinstance(task, RecordExtractionTask):
+            return self._run_records(task)
+        return self._run_session(task)
+
+    def _run_records(self, task: RecordExtractionTask) -> ExtractionResult:
+        """The second pass: each record's own strategy over its text; the derived memories keep its scope
+        and name it in `extracted_from`; then the source is marked extracted. A record deleted or
+        extracted meanwhile is skipped, so a duplicate delivery changes nothing."""
+        sources = [
+            r for r in self._long_term.store.get(task.tenant, task.record_ids)
+            if r.discrete_memory_extracted == "f" and r.extraction_strategy != "summary"
+        ]
+        if not sources:
+            return ExtractionResult("nothing-new")
+        now = self._clock()
+        derived: list[MemoryRecord] = []
+        for source in sources:
+            known = source.extraction_strategy in ("discrete", "preferences", "custom")
+            config = MemoryStrategyConfig(
+                strategy=source.extraction_strategy if known else "discrete",  # type: ignore[arg-type]
+                config=source.extraction_strategy_config if known else {},
+            )
+            strategy = strategy_for(config)
+            note = MemoryMessage(id=source.id, role="note", content=source.text,
+                                 created_at=source.event_date or source.created_at)
+            conversation = Conversation(source.session_id or "", source.namespace, source.user_id, [note])
+            for i, item in enumerate(strategy.extract(self._llm, conversation)):
+                record = MemoryRecord(
+                    id=_record_id(task, f"{source.id}:{i}"),
+                    text=item.text, memory_type=MemoryTypeEnum(item.memory_type), topics=item.topics or None,
+                    entities=item.entities or None, event_date=item.event_date, session_id=source.session_id,
+                    namespace=source.namespace, user_id=source.user_id,
+                    extracted_from=[source.id] if "," not in source.id else None,
+                    extraction_strategy=strategy.name, extraction_strategy_config=config.config,
+                    discrete_memory_extracted="t", created_at=now, last_accessed=now,
+                )
+                derived.append(record)
+        result = ExtractionResult("extracted")
+        if derived:
+            outcome = self._long_term.create(task.tenant, derived, deduplicate=True)
+            result.stored, result.duplicates = outcome.stored, outcome.duplicates
+        result.marked = self._long_term.mark_extracted(task.tenant, [s.id for s in sources])
+        logger.info(
+            "record extraction done task_id=%s sources=%d memories=%d stored=%d duplicates=%d",
+            task.task_id, len(sources), len(derived), len(result.stored), len(result.duplicates),
+        )
+        return result
+
+    def _run_session(self, task: ExtractionTask) -> ExtractionResult:
         key = task.session_key
         memory = self._sessions.get(key)
         if memory is None:
@@ -206,7 +279,7 @@ class ExtractionService:
         )
 
 
-def _record_id(task: ExtractionTask, index: int) -> str:
+def _record_id(task: AnyTask, index: int | str) -> str:
     """The same id for the same memory of the same task, on every delivery of it."""
     return "ext_" + hashlib.sha256(f"{task.idempotency_key}:{index}".encode()).hexdigest()[:26]
 

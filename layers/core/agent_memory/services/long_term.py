@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent_memory.domain.errors import (
     DependencyUnavailableError,
@@ -62,6 +62,13 @@ query only.
 Question: {query}"""
 
 
+class SecondPass(Protocol):
+    """Where records stored with `discrete_memory_extracted="f"` go for extraction
+    (`services.extraction.ExtractionScheduler` is one)."""
+
+    def schedule_records(self, tenant: str, records: Sequence[MemoryRecord]) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class LongTermLimits:
     max_text_chars: int = 20_000
@@ -75,6 +82,8 @@ class CreateOutcome:
     merged: list[str] = field(default_factory=list)
     # duplicate id -> id of the stored record with the same content, kept instead
     duplicate_of: dict[str, str] = field(default_factory=dict)
+    # the second pass over the stored records: "queued", "deferred; reason=...", or None
+    extraction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,7 @@ class LongTermService:
         context_window: int = 2,
         time_match: bool = True,
         clock: Callable[[], datetime] = utcnow,
+        second_pass: SecondPass | None = None,
     ) -> None:
         self._store = store
         self._embedder = embedder
@@ -107,6 +117,7 @@ class LongTermService:
         self._context_window = context_window
         self._time_match = time_match
         self._clock = clock
+        self._second_pass = second_pass
         self._ready = False
 
     # --- plumbing ---------------------------------------------------------------------------------
@@ -144,10 +155,17 @@ class LongTermService:
 
     # --- create -----------------------------------------------------------------------------------
     def create(
-        self, tenant: str, records: Sequence[MemoryRecord], *, deduplicate: bool = True, merge: bool = True
+        self,
+        tenant: str,
+        records: Sequence[MemoryRecord],
+        *,
+        deduplicate: bool = True,
+        merge: bool = True,
+        second_pass: bool = True,
     ) -> CreateOutcome:
         """Embed and index `records`; with `deduplicate`, drop exact duplicates and (with `merge` and an
-        LLM) merge near ones."""
+        LLM) merge near ones. With `second_pass` (and extraction on), stored records whose
+        `discrete_memory_extracted` is "f" are queued for extraction (`CreateOutcome.extraction`)."""
         self._check_sizes(records)
         self._ready_store()
         now = self._clock()
@@ -164,6 +182,8 @@ class LongTermService:
         vectors = self._embed(prepared, contexts)  # before any write
         written = self._write(tenant, prepared, vectors, contexts, deduplicate, outcome, now)
         outcome.stored.extend(prepared[i].id for i in written)
+        if second_pass and self._second_pass is not None:
+            outcome.extraction = self._second_pass.schedule_records(tenant, [prepared[i] for i in written])
         if deduplicate and merge and self._llm is not None:
             for i in written:
                 if prepared[i].extraction_strategy != "summary":
@@ -498,7 +518,8 @@ class LongTermService:
             )
             for m in pending
         ]
-        outcome = self.create(tenant, scoped, deduplicate=True, merge=False)
+        # No second pass yet: the session is not stored, and this promotion may be retracted (settle queues it).
+        outcome = self.create(tenant, scoped, deduplicate=True, merge=False, second_pass=False)
         now = self._clock()
         promoted = {m.id for m in pending}
         memories = [
@@ -511,14 +532,29 @@ class LongTermService:
         self._ready_store().delete(tenant, memory_ids)
 
     def settle(self, tenant: str, memory_ids: Sequence[str]) -> None:
-        """The LLM merge a create would have run, for promoted records, once their session is stored."""
+        """The LLM merge and the second pass a create would have run, for promoted records, once their
+        session is stored."""
         if self._llm is None or not memory_ids:
             return
         try:
             records = self._store.get(tenant, list(memory_ids))
+            if self._second_pass is not None:
+                self._second_pass.schedule_records(tenant, records)
             self.merge_near_duplicates(tenant, records, self._dedup_distance)
         except DependencyUnavailableError as exc:
             logger.warning("semantic merge of promoted memories skipped: %s", exc.detail)
+
+    def mark_extracted(self, tenant: str, memory_ids: Sequence[str]) -> int:
+        """Set `discrete_memory_extracted="t"` on these records (the second pass is done with them);
+        returns how many were still "f". Re-embeds them, as any upsert does; a concurrent edit of the
+        same record between the read and the write may be lost (the window is one embedding call)."""
+        pending = [r for r in self._ready_store().get(tenant, list(memory_ids)) if r.discrete_memory_extracted == "f"]
+        if not pending:
+            return 0
+        marked = [r.model_copy(update={"discrete_memory_extracted": "t"}) for r in pending]
+        contexts = self._conversation_contexts(tenant, marked)
+        self._store.upsert(tenant, marked, self._embed(marked, contexts), contexts)
+        return len(marked)
 
 
 def _unit(vector: Sequence[float]) -> list[float]:

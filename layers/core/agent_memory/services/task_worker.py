@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from agent_memory.domain.errors import DependencyUnavailableError, InvalidInputError
-from agent_memory.domain.tasks import ExtractionTask, InvalidTaskError, decode_task
+from agent_memory.domain.tasks import AnyTask, InvalidTaskError, decode_task
 
 if TYPE_CHECKING:
     from agent_memory.ports import ClaimedTask, TaskLeases
@@ -34,7 +34,7 @@ class TaskWorker:
     def __init__(
         self,
         leases: TaskLeases,
-        handle: Callable[[ExtractionTask], object],
+        handle: Callable[[AnyTask], object],
         *,
         lease_seconds: float = 300.0,
         idle_seconds: float = 0.5,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from agent_memory.domain.models import MemoryRecord, utcnow
 from agent_memory.domain.search import SearchRequest
@@ -31,11 +31,16 @@ OptimizeQuery = Annotated[bool, Query(description="Rewrite the query with the LL
 @router.post("/v1/long-term-memory/", response_model=CreateMemoryRecordResponse, responses=WITH_BODY)
 @router.post("/v1/long-term-memory", response_model=CreateMemoryRecordResponse, include_in_schema=False)
 async def create_long_term_memory(
-    body: CreateMemoryRecordRequest, service: LongTermServiceDep, tenant: TenantDep, run: RunDep
+    body: CreateMemoryRecordRequest, service: LongTermServiceDep, tenant: TenantDep, run: RunDep, response: Response
 ) -> CreateMemoryRecordResponse:
-    """Embed and index the records before answering: a search right after this sees them."""
+    """Embed and index the records before answering: a search right after this sees them.
+
+    Records stored with `discrete_memory_extracted="f"` (the Python client's default) get a second
+    extraction pass in the background; `X-Agent-Memory-Extraction` says whether it was queued or deferred."""
     records = [MemoryRecord.model_validate(m.model_dump()) for m in body.memories]
     outcome = await run(service.create, tenant, records, deduplicate=body.deduplicate)
+    if outcome.extraction is not None:
+        response.headers["X-Agent-Memory-Extraction"] = outcome.extraction
     return CreateMemoryRecordResponse(
         status="ok",
         stored_ids=outcome.stored,

@@ -139,3 +139,20 @@ def test_processes_sharing_the_data_dir_never_claim_the_same_task(tmp_path: Path
     everything = [message for batch in claimed for message in batch]
     assert sorted(everything) == sorted(sent)  # each task exactly once across the processes
     assert queue.counts() == {"pending": 0, "dead": 0}
+
+
+def test_an_enqueue_wakes_a_waiting_worker_of_the_same_process_at_once(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    queue = SqliteTaskQueue(tmp_path / "tasks.sqlite3")
+    woke: list[float] = []
+    waiter = threading.Thread(target=lambda: (queue.wait_for_work(10), woke.append(time.monotonic())))
+    waiter.start()
+    time.sleep(0.1)
+
+    sent = time.monotonic()
+    queue.enqueue(task())
+    waiter.join(5)
+
+    assert woke and woke[0] - sent < 1  # not the 10 s timeout

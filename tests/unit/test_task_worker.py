@@ -33,6 +33,9 @@ class Leases:
     def fail(self, claimed: ClaimedTask, error: str, *, retry_in_seconds: float, dead: bool = False) -> None:
         self.failed.append((claimed.message_id, retry_in_seconds, dead))
 
+    def wait_for_work(self, timeout: float) -> None:
+        threading.Event().wait(timeout)
+
 
 TASK = ExtractionTask.for_session(SessionKey(tenant="t", session_id="s"), generation="g")
 

@@ -240,6 +240,9 @@ class TaskLeases(Protocol):
     def fail(self, claimed: ClaimedTask, error: str, *, retry_in_seconds: float, dead: bool = False) -> None:
         """Give the message back for a retry, or move it to the dead letters (`dead`, or too many receives)."""
 
+    def wait_for_work(self, timeout: float) -> None:
+        """Block until something may be due (or `timeout` seconds): an idle worker's pause between polls."""
+
 
 __all__ = [
     "CandidateSource",

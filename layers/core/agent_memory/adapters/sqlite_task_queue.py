@@ -65,6 +65,9 @@ class SqliteTaskQueue:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        # Set by an enqueue in this process, so a worker thread here starts at once instead of at its next
+        # poll; workers in other processes find the task at their next poll.
+        self._enqueued = threading.Event()
         with self._errors("open"):
             self._path.parent.mkdir(parents=True, exist_ok=True)
             self._connection().executescript(_SCHEMA)
@@ -87,6 +90,12 @@ class SqliteTaskQueue:
                 )
 
         self._write("enqueue", enqueue)
+        self._enqueued.set()
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Return when this process enqueues something, or after `timeout` seconds."""
+        if self._enqueued.wait(timeout):
+            self._enqueued.clear()
 
     def ping(self) -> None:
         with self._errors("ping"):

@@ -56,8 +56,8 @@ class TaskWorker:
             except DependencyUnavailableError as exc:
                 logger.warning("task queue unavailable: %s", exc.detail)
                 worked = False
-            if not worked:
-                stop.wait(self._idle_seconds)
+            if not worked and not stop.is_set():
+                self._leases.wait_for_work(self._idle_seconds)
 
     def run_once(self) -> bool:
         """Claim and run one due message; False when none was due."""
@@ -106,7 +106,8 @@ class BackgroundWorker:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop taking tasks; a task under way finishes (or its lease expires and it runs again later)."""
+        """Stop taking tasks; a task under way finishes (or its lease expires and it runs again later).
+        An idle worker notices within its idle pause (0.5 s)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)

@@ -211,3 +211,12 @@ def test_a_task_round_trips_and_its_idempotency_key_names_the_work_not_the_deliv
 def test_an_invalid_message_is_an_invalid_task_error(body: str) -> None:
     with pytest.raises(InvalidTaskError):
         decode_task(body)
+
+
+def test_a_records_task_with_the_most_and_longest_ids_fits_in_a_message() -> None:
+    from agent_memory.domain.tasks import MAX_RECORDS_PER_TASK, RecordExtractionTask
+
+    ids = [f"{i:03d}" + "é" * 126 for i in range(MAX_RECORDS_PER_TASK)]  # 255 bytes each in UTF-8
+    task = RecordExtractionTask.for_records("t" * 256, ids)
+
+    assert decode_task(encode_task(task)) == task

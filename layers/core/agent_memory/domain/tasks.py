@@ -20,8 +20,9 @@ from agent_memory.domain.errors import InvalidInputError
 from agent_memory.domain.models import DomainModel, SessionKey, UtcDatetime, new_id, utcnow
 
 SCHEMA_VERSION: Literal[1] = 1
-# A queue message is small: ids and scope only, never conversation text (SQS allows 256 KiB).
-MAX_TASK_BYTES = 16_384
+# A queue message is small: ids and scope only, never conversation text (SQS allows 256 KiB). Room for
+# MAX_RECORDS_PER_TASK ids of the longest allowed size (256 bytes each, README) with margin.
+MAX_TASK_BYTES = 65_536
 
 Identifier = Annotated[str, Field(min_length=1, max_length=512)]
 

@@ -156,3 +156,13 @@ def test_complete_json_does_not_retry_when_the_llm_itself_is_unavailable():
     with pytest.raises(DependencyUnavailableError, match="overloaded"):
         complete_json(llm, USER, Topics.model_validate)
     assert len(llm.calls) == 1
+
+
+def test_the_retry_pause_is_jittered_unless_the_server_names_one():
+    import httpx
+
+    from agent_memory.adapters.openai_http import _retry_pause
+
+    pauses = {_retry_pause(httpx.Response(429)) for _ in range(20)}
+    assert all(0.25 <= p < 0.5 for p in pauses) and len(pauses) > 1
+    assert _retry_pause(httpx.Response(429, headers={"retry-after": "3"})) == 3.0

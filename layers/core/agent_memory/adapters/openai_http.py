@@ -1,11 +1,12 @@
 """HTTP to OpenAI-compatible servers, shared by the embedding and chat adapters.
 
-`post_openai_json` is the one place that talks to them: a deadline per call, one retry on 429/5xx, and
+`post_openai_json` is the one place that talks to them: a deadline per call, one jittered retry on 429/5xx, and
 every failure translated into `DependencyUnavailableError`.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
@@ -59,8 +60,11 @@ def post_openai_json(
 
 
 def _retry_pause(response: httpx.Response) -> float:
+    """Retry-After when the server names one, else 0.25–0.5 s: jittered, so the clients a rate limit hit
+    together (Lambda instances, extraction workers) do not all come back at the same moment."""
+    jittered = _RETRY_BACKOFF_SECONDS * (1 + random.random())
     try:
-        return max(_RETRY_BACKOFF_SECONDS, float(response.headers.get("retry-after", 0)))
+        return max(jittered, float(response.headers.get("retry-after", 0)))
     except ValueError:  # an HTTP-date Retry-After: too far away to be worth waiting for
         return float("inf")
 

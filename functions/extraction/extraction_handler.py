@@ -58,15 +58,17 @@ def _run(record: SQSRecord, context: LambdaContext) -> None:
                      receive_count=record.attributes.approximate_receive_count)
         raise
     try:
-        result = get_container().extraction_service.run(task)
+        result = get_container().run_task(task)
     except AgentMemoryError as exc:
         metrics.add_metric(name="ExtractionFailed", unit=MetricUnit.Count, value=1)
         logger.error("extraction failed", task_id=task.task_id, message_id=record.message_id, error=exc.detail,
                      error_type=type(exc).__name__, receive_count=record.attributes.approximate_receive_count)
         raise
-    metrics.add_metric(name=f"Extraction{result.status.title().replace('-', '')}", unit=MetricUnit.Count, value=1)
-    logger.info("extraction task", task_id=task.task_id, status=result.status, stored=len(result.stored),
-                duplicates=len(result.duplicates), marked=result.marked)
+    kind = "SummaryViewRun" if task.type == "summary_view_run" else "Extraction"
+    metrics.add_metric(name=f"{kind}{result.status.title().replace('-', '')}", unit=MetricUnit.Count, value=1)
+    counts = {name: len(value) if isinstance(value, list) else value
+              for name, value in vars(result).items() if name != "status"}
+    logger.info("task done", task_id=task.task_id, type=task.type, status=result.status, **counts)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -95,3 +95,33 @@ async def test_a_memory_the_client_creates_gets_its_second_pass(
         assert by_text["User owns a cello made in 1890"].user_id == "carol"
         assert by_text["carol: my cello is from 1890"].discrete_memory_extracted == "t"
         assert worker.run_once() is False  # nothing left: the derived memory is not queued again
+
+
+async def test_the_client_drives_summary_views_and_tasks(
+    server: tuple[LiveServer, TaskWorker], openai_stub: OpenAIStub
+) -> None:
+    from agent_memory_client.models import CreateSummaryViewRequest
+
+    live, worker = server
+    openai_stub.default_chat_content = "User plays the cello."
+    async with connect(live) as client:
+        await client.create_long_term_memory([ClientMemoryRecord(
+            text="User plays the cello", namespace="music", user_id="carol", discrete_memory_extracted="t")])
+
+        view = await client.create_summary_view(
+            CreateSummaryViewRequest(source="long_term", group_by=["user_id"], name="per user"))
+        assert [v.id for v in await client.list_summary_views()] == [view.id]
+        assert (await client.get_summary_view(view.id)).group_by == ["user_id"]
+
+        result = await client.run_summary_view_partition(view.id, {"user_id": "carol"})
+        assert result.summary == "User plays the cello." and result.memory_count == 1
+        assert len(await client.list_summary_view_partitions(view.id, user_id="carol")) == 1
+
+        task = await client.run_summary_view(view.id, force=True)
+        assert task.status == "pending"
+        assert worker.run_once()
+        assert (await client.get_task(task.id)).status == "success"
+        assert await client.get_task("nope") is None
+
+        await client.delete_summary_view(view.id)
+        assert await client.get_summary_view(view.id) is None

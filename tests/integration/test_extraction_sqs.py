@@ -339,3 +339,23 @@ def test_a_record_created_unextracted_gets_its_second_pass_once(
     assert sqs_queues.receive() == []
     assert handler(sqs_queues.event([message]), lambda_context()) == {"batchItemFailures": []}
     assert chat_calls(openai_stub) == 1 and len(search(client, namespace="travel")) == 2
+
+
+def test_a_summary_view_run_goes_through_sqs_to_the_extraction_function(
+    stack: tuple[TestClient, Container], sqs_queues: SqsQueues, openai_stub: OpenAIStub, handler: Any
+) -> None:
+    client, _ = stack
+    memory = {"id": "v1", "text": "User is vegetarian", "namespace": "travel", "user_id": "alice",
+              "memory_type": "semantic", "discrete_memory_extracted": "t"}
+    assert client.post("/v1/long-term-memory/", json={"memories": [memory]}).status_code == 200
+    view = client.post("/v1/summary-views", json={"source": "long_term", "group_by": ["user_id"]}).json()
+    task = client.post(f"/v1/summary-views/{view['id']}/run", json={}).json()
+
+    [message] = sqs_queues.receive()
+    assert decode_task(message["Body"]).type == "summary_view_run"
+    openai_stub.script_chat("Alice is vegetarian.")
+    assert handler(sqs_queues.event([message]), lambda_context()) == {"batchItemFailures": []}
+
+    assert client.get(f"/v1/tasks/{task['id']}").json()["status"] == "success"
+    [partition] = client.get(f"/v1/summary-views/{view['id']}/partitions").json()
+    assert partition["group"] == {"user_id": "alice"} and partition["summary"] == "Alice is vegetarian."

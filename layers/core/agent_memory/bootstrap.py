@@ -15,9 +15,18 @@ from typing import TYPE_CHECKING, Any
 from agent_memory.config import Settings, get_settings
 
 if TYPE_CHECKING:
-    from agent_memory.ports import Embedder, LanguageModel, LongTermStore, TaskQueue, WorkingMemoryStore
+    from agent_memory.domain.tasks import AnyTask
+    from agent_memory.ports import (
+        DocumentStore,
+        Embedder,
+        LanguageModel,
+        LongTermStore,
+        TaskQueue,
+        WorkingMemoryStore,
+    )
     from agent_memory.services.extraction import ExtractionScheduler, ExtractionService
     from agent_memory.services.long_term import LongTermService
+    from agent_memory.services.summary_views import SummaryViewService
     from agent_memory.services.task_worker import TaskWorker
     from agent_memory.services.working_memory import WorkingMemoryService
 
@@ -132,6 +141,21 @@ class Container:
         )
 
     @cached_property
+    def document_store(self) -> DocumentStore:
+        """Summary views, their results and task records: beside working memory (Redis or SQLite)."""
+        s = self.settings
+        if s.redis_url:
+            from agent_memory.adapters.redis_documents import RedisDocumentStore
+
+            return RedisDocumentStore.from_url(
+                s.redis_url, timeout_seconds=s.redis_timeout_seconds, key_prefix=s.redis_key_prefix
+            )
+        from agent_memory.adapters.sqlite_documents import SqliteDocumentStore
+
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        return SqliteDocumentStore(s.data_dir / "documents.sqlite3")
+
+    @cached_property
     def task_queue(self) -> TaskQueue:
         s = self.settings
         if s.sqs_queue_url:
@@ -197,6 +221,25 @@ class Container:
             self.working_memory_store, self.long_term_service, self.language_model, updater=updater
         )
 
+    @cached_property
+    def summary_view_service(self) -> SummaryViewService:
+        from agent_memory.services.summary_views import SummaryViewService
+
+        return SummaryViewService(
+            self.document_store,
+            self.long_term_service,
+            llm=self.language_model,
+            queue=self.task_queue if self.extraction_scheduler is not None else None,
+        )
+
+    def run_task(self, task: AnyTask) -> Any:
+        """Run one queue message with the service its type names (ExtractionFunction, the worker)."""
+        from agent_memory.domain.tasks import SummaryViewRunTask
+
+        if isinstance(task, SummaryViewRunTask):
+            return self.summary_view_service.run(task)
+        return self.extraction_service.run(task)
+
     def task_worker(self) -> TaskWorker | None:
         """A worker over the embedded queue, or None when extraction is off or the queue is SQS (there
         ExtractionFunction consumes it)."""
@@ -206,7 +249,7 @@ class Container:
         from agent_memory.services.task_worker import TaskWorker
 
         queue: Any = self.task_queue  # the SQLite queue: a TaskLeases too
-        return TaskWorker(queue, self.extraction_service.run, lease_seconds=s.task_lease_seconds)
+        return TaskWorker(queue, self.run_task, lease_seconds=s.task_lease_seconds)
 
     @cached_property
     def long_term_service(self) -> LongTermService:
@@ -264,7 +307,7 @@ class Container:
 
         For a clean shutdown of a server process; Lambda never calls it (the sandbox keeps its clients).
         """
-        for name in ("working_memory_store", "long_term_store", "task_queue"):
+        for name in ("working_memory_store", "long_term_store", "task_queue", "document_store"):
             store = self.built(name)
             if store is not None and hasattr(store, "close"):
                 store.close()

@@ -206,6 +206,20 @@ class LanguageModel(Protocol):
     ) -> Completion: ...
 
 
+class DocumentStore(Protocol):
+    """Small JSON documents by tenant, kind and id (summary views, their results, task records), kept
+    beside working memory (Redis or SQLite). Bodies are opaque strings; `ttl_seconds` None = persistent."""
+
+    def put(self, tenant: str, kind: str, doc_id: str, body: str, *, ttl_seconds: int | None = None) -> None: ...
+
+    def get(self, tenant: str, kind: str, doc_id: str) -> str | None: ...
+
+    def list_documents(self, tenant: str, kind: str) -> list[str]:
+        """Every live document of the kind, ordered by id."""
+
+    def delete(self, tenant: str, kind: str, doc_ids: Sequence[str]) -> int: ...
+
+
 class TaskQueue(Protocol):
     """Where background work is sent (SQS on AWS, a SQLite table on a laptop). At-least-once."""
 
@@ -249,6 +263,7 @@ __all__ = [
     "ChatMessage",
     "ClaimedTask",
     "Completion",
+    "DocumentStore",
     "Embedder",
     "LanguageModel",
     "LongTermStore",

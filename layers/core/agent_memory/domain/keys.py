@@ -10,6 +10,8 @@ Layout (``am`` is the configurable prefix, ``<x>`` a percent-encoded component, 
     am:wmidx:{<tenant>}:user:<user>                   ZSET  sessions of one user
     am:wmidx:{<tenant>}:nsuser:<ns>:<user>            ZSET  sessions of one user in one namespace
     am:wmidx:{<tenant>}:sid:<session>                 ZSET  sessions with one session id (for `resolve`)
+    am:doc:{<tenant>}:<kind>:<id>                     STRING a small JSON document (summary view, result, task)
+    am:docidx:{<tenant>}:<kind>                       SET   ids of the documents of one kind
 
 Why this shape:
 - Every key of a tenant (its sessions and its indexes) shares the tenant's hash tag, so each write
@@ -111,3 +113,11 @@ def index_keys(prefix: str, key: SessionKey) -> list[str]:
         keys.append(list_index_key(prefix, key.tenant, key.namespace, key.user_id))
     keys.append(session_id_index_key(prefix, key.tenant, key.session_id))
     return keys
+
+
+def document_key(prefix: str, tenant: str, kind: str, doc_id: str) -> str:
+    return f"{prefix}:doc:{{{_enc(tenant)}}}:{_enc(kind)}:{_enc(doc_id)}"
+
+
+def document_index_key(prefix: str, tenant: str, kind: str) -> str:
+    return f"{prefix}:docidx:{{{_enc(tenant)}}}:{_enc(kind)}"

@@ -107,7 +107,30 @@ class RecordExtractionTask(DomainModel):
         return self.idempotency_key
 
 
-AnyTask = ExtractionTask | RecordExtractionTask
+class SummaryViewRunTask(DomainModel):
+    """Recompute every partition of a summary view; `task_id` is the `Task` record that reports progress."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["summary_view_run"] = "summary_view_run"
+    schema_version: Literal[1] = SCHEMA_VERSION
+    task_id: Identifier
+    tenant: Identifier
+    view_id: Identifier
+    idempotency_key: Identifier
+    enqueued_at: UtcDatetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def for_view(cls, tenant: str, view_id: str, task_id: str) -> SummaryViewRunTask:
+        return cls(task_id=task_id, tenant=tenant, view_id=view_id,
+                   idempotency_key=_digest("summary_view_run", tenant, view_id, task_id))
+
+    @property
+    def debounce_key(self) -> str:
+        return self.idempotency_key
+
+
+AnyTask = ExtractionTask | RecordExtractionTask | SummaryViewRunTask
 # New task types join this union with their own `type` literal.
 Task = Annotated[AnyTask, Field(discriminator="type")]
 _TASK: TypeAdapter[AnyTask] = TypeAdapter(Task)
@@ -149,6 +172,7 @@ __all__ = [
     "ExtractionTask",
     "InvalidTaskError",
     "RecordExtractionTask",
+    "SummaryViewRunTask",
     "decode_task",
     "encode_task",
 ]

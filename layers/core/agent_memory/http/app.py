@@ -12,7 +12,7 @@ from agent_memory.bootstrap import Container, get_container
 from agent_memory.http.blocking import BlockingRunner
 from agent_memory.http.body_limit import BodySizeLimit
 from agent_memory.http.errors import install_error_handlers
-from agent_memory.http.routers import health, long_term, prompt, working_memory
+from agent_memory.http.routers import health, long_term, prompt, summary_views, working_memory
 from agent_memory.services.task_worker import BackgroundWorker
 
 
@@ -35,6 +35,7 @@ def create_app(container: Container | None = None, *, inline_blocking_calls: boo
     app.include_router(working_memory.router)
     app.include_router(long_term.router)
     app.include_router(prompt.router)
+    app.include_router(summary_views.router)
     return app
 
 

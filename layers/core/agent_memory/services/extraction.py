@@ -131,7 +131,7 @@ class ExtractionService:
         self._updater = updater
         self._clock = clock
 
-    def run(self, task: AnyTask) -> ExtractionResult:
+    def run(self, task: ExtractionTask | RecordExtractionTask) -> ExtractionResult:
         """Raises DependencyUnavailableError (LLM, store: worth a retry, StructuredOutputError included) or
         InvalidInputError (the session's strategy configuration cannot work)."""
         if isinstance(task, RecordExtractionTask):

@@ -156,3 +156,32 @@ def test_unknown_ids_are_404s(app: tuple[TestClient, Container]) -> None:
     assert client.get("/v1/tasks/nope").json() == {"detail": "Task nope not found"}
     assert client.post("/v1/summary-views/nope/run", json={}).status_code == 404
     assert client.delete("/v1/summary-views/nope").status_code == 404
+
+
+def test_without_an_llm_views_are_kept_but_cannot_run(tmp_path: Path) -> None:
+    container = Container(make_settings(tmp_path), embedder=FakeEmbedder(dimensions=64))
+    with TestClient(create_app(container)) as client:
+        view = create(client)
+        run = client.post(f"/v1/summary-views/{view['id']}/run", json={})
+        partition = client.post(f"/v1/summary-views/{view['id']}/partitions/run", json={"group": {"user_id": "a"}})
+        features = client.get("/v1/health").json()["features"]
+
+    assert run.status_code == 400 and "need an LLM" in run.json()["detail"]
+    assert partition.status_code == 400
+    assert features["summary_views"] is False
+
+
+def test_summary_view_runs_do_not_need_extraction_switched_on(
+    tmp_path: Path, openai_stub: OpenAIStub
+) -> None:
+    settings = make_settings(tmp_path, openai_api_key="test", openai_base_url=openai_stub.base_url,
+                             enable_discrete_memory_extraction=False)
+    container = Container(settings, embedder=FakeEmbedder(dimensions=64))
+    with TestClient(create_app(container)) as client:
+        view = create(client)
+        task = client.post(f"/v1/summary-views/{view['id']}/run", json={}).json()
+        worker = container.task_worker()
+        assert worker is not None and worker.run_once()
+
+        assert client.get(f"/v1/tasks/{task['id']}").json()["status"] == "success"
+        assert client.get("/v1/health").json()["features"]["extraction"] is False

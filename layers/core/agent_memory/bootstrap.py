@@ -229,7 +229,7 @@ class Container:
             self.document_store,
             self.long_term_service,
             llm=self.language_model,
-            queue=self.task_queue if self.extraction_scheduler is not None else None,
+            queue=self.task_queue if self.settings.background_tasks_enabled else None,
         )
 
     def run_task(self, task: AnyTask) -> Any:
@@ -241,10 +241,10 @@ class Container:
         return self.extraction_service.run(task)
 
     def task_worker(self) -> TaskWorker | None:
-        """A worker over the embedded queue, or None when extraction is off or the queue is SQS (there
-        ExtractionFunction consumes it)."""
+        """A worker over the embedded queue, or None when background tasks are off (no LLM or no long-term
+        memory) or the queue is SQS (there ExtractionFunction consumes it)."""
         s = self.settings
-        if self.extraction_scheduler is None or s.sqs_queue_url:
+        if not s.background_tasks_enabled or self.language_model is None or s.sqs_queue_url:
             return None
         from agent_memory.services.task_worker import TaskWorker
 
@@ -285,7 +285,7 @@ class Container:
             "long_term_memory": ("opensearch" if s.opensearch_url else "sqlite") if s.long_term_memory else "off",
             "embedder": f"{s.embedding_provider}:{embedding_model}" if embedding_model else s.embedding_provider,
             "llm": s.generation_model if s.llm_enabled else "off",
-            "task_queue": ("sqs" if s.sqs_queue_url else "sqlite") if s.extraction_enabled else "off",
+            "task_queue": ("sqs" if s.sqs_queue_url else "sqlite") if s.background_tasks_enabled else "off",
         }
 
     def backend_probes(self) -> dict[str, Callable[[], object]]:
@@ -294,7 +294,7 @@ class Container:
         if self.settings.long_term_memory:
             probes["long_term_memory"] = lambda: self.long_term_store.ensure_ready(self.embedder.dimensions)
             probes["embedder"] = lambda: self.embedder.embed_query("health check")
-        if self.settings.extraction_enabled:
+        if self.settings.background_tasks_enabled:
             probes["task_queue"] = self.task_queue.ping
         return probes
 
@@ -320,6 +320,7 @@ class Container:
             "summarization": llm and self.settings.enable_working_memory_summarization,
             "query_optimization": llm,
             "extraction": self.settings.extraction_enabled,
+            "summary_views": self.settings.background_tasks_enabled,
         }
 
 

@@ -174,7 +174,7 @@ def _worker(args: argparse.Namespace) -> int:
     worker = container.task_worker()
     if worker is None:
         reason = "the queue is SQS (ExtractionFunction consumes it)" if container.settings.sqs_queue_url else (
-            "extraction is off (it needs OPENAI_API_KEY, LONG_TERM_MEMORY and ENABLE_DISCRETE_MEMORY_EXTRACTION)"
+            "background tasks are off (they need OPENAI_API_KEY and LONG_TERM_MEMORY)"
         )
         return _fail(f"nothing to work: {reason}")
     stop = threading.Event()

@@ -99,8 +99,14 @@ class Settings(BaseSettings):
         return bool(self.openai_api_key)
 
     @property
+    def background_tasks_enabled(self) -> bool:
+        """Whether anything uses the task queue: extraction and summary-view runs both need an LLM and
+        long-term memory."""
+        return self.llm_enabled and self.long_term_memory
+
+    @property
     def extraction_enabled(self) -> bool:
-        return self.llm_enabled and self.long_term_memory and self.enable_discrete_memory_extraction
+        return self.background_tasks_enabled and self.enable_discrete_memory_extraction
 
 
 @lru_cache(maxsize=1)

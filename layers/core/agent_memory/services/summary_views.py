@@ -137,7 +137,7 @@ class SummaryViewService:
         self.get(tenant, view_id)
         self._need_llm()
         if self._queue is None:
-            raise FeatureDisabledError("summary view runs need the task queue (extraction is off)")
+            raise FeatureDisabledError("summary view runs need the task queue (background tasks are off)")
         task = Task(view_id=view_id, created_at=self._clock())
         if task_id:
             task = task.model_copy(update={"id": task_id})

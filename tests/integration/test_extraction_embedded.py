@@ -50,7 +50,8 @@ def test_a_burst_of_puts_leaves_one_pending_task_and_one_run(tmp_path: Path, ope
     with TestClient(create_app(container)) as client:
         for n in (1, 2, 3):
             body = {"messages": messages("I collect vinyl", "mostly jazz", "and some soul")[:n]}
-            assert client.put("/v1/working-memory/s1", json=body).headers["X-Agent-Memory-Extraction"] == "queued"
+            header = client.put("/v1/working-memory/s1", json=body).headers["X-Agent-Memory-Extraction"]
+            assert header.startswith("queued; task_id=extract_")
         queue: Any = container.task_queue
         assert queue.counts() == {"pending": 1, "dead": 0}
         worker = container.task_worker()

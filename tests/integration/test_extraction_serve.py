@@ -102,9 +102,12 @@ def test_serve_extracts_a_put_conversation_in_the_background(tmp_path: Path, ope
         assert httpx.get(f"{base}/v1/health").json()["features"]["extraction"] is True
 
         put = httpx.put(f"{base}/v1/working-memory/chat", json=CONVERSATION)
-        assert put.status_code == 200 and put.headers["X-Agent-Memory-Extraction"] == "queued"
+        assert put.status_code == 200
+        task_id = put.headers["X-Agent-Memory-Extraction"].removeprefix("queued; task_id=")
 
         found = wait_for(lambda: len(memories(base)) == 2 and memories(base), 15, "no memories extracted")
+        # the task record turns success after the messages are marked
+        wait_for(lambda: httpx.get(f"{base}/v1/tasks/{task_id}").json()["status"] == "success", 5, "task not done")
         by_text = {m["text"]: m for m in found}
         cat = by_text["User adopted a cat named Miso on 2024-06-09"]
         assert (cat["namespace"], cat["user_id"], cat["session_id"]) == ("home", "bob", "chat")

@@ -99,7 +99,7 @@ def test_a_put_conversation_becomes_scoped_long_term_memories(
     # Given a conversation written to working memory
     put = client.put("/v1/working-memory/trip", json=CONVERSATION)
     assert put.status_code == 200, put.text
-    assert put.headers["X-Agent-Memory-Extraction"] == "queued"
+    assert put.headers["X-Agent-Memory-Extraction"].startswith("queued; task_id=extract_")
 
     # Then one versioned task naming the session is on the queue
     [message] = sqs_queues.receive()
@@ -359,3 +359,40 @@ def test_a_summary_view_run_goes_through_sqs_to_the_extraction_function(
     assert client.get(f"/v1/tasks/{task['id']}").json()["status"] == "success"
     [partition] = client.get(f"/v1/summary-views/{view['id']}/partitions").json()
     assert partition["group"] == {"user_id": "alice"} and partition["summary"] == "Alice is vegetarian."
+
+
+def test_a_caller_can_wait_for_its_writes_extraction_through_the_task_api(
+    stack: tuple[TestClient, Container], sqs_queues: SqsQueues, openai_stub: OpenAIStub, handler: Any
+) -> None:
+    client, _ = stack
+    first = client.put("/v1/working-memory/trip", json={**CONVERSATION, "messages": CONVERSATION["messages"][:2]})
+    task_id = first.headers["X-Agent-Memory-Extraction"].removeprefix("queued; task_id=")
+    assert client.get(f"/v1/tasks/{task_id}").json()["status"] == "pending"
+    # A second write to the session reports to the same record, which is now about that write
+    second = client.put("/v1/working-memory/trip", json=CONVERSATION)
+    assert second.headers["X-Agent-Memory-Extraction"] == f"queued; task_id={task_id}"
+
+    messages = sorted(sqs_queues.receive(), key=lambda m: decode_task(m["Body"]).enqueued_at)
+    openai_stub.script_chat(json.dumps(EXTRACTED))
+    handler(sqs_queues.event(messages[:1]), lambda_context())  # the superseded task: no report
+    assert client.get(f"/v1/tasks/{task_id}").json()["status"] == "pending"
+    handler(sqs_queues.event(messages[1:]), lambda_context())
+
+    done = client.get(f"/v1/tasks/{task_id}").json()
+    assert (done["type"], done["status"]) == ("extract_session", "success")
+    assert done["started_at"] and done["completed_at"]
+    assert len(search(client, namespace="travel")) == 2
+
+
+def test_a_failed_extraction_says_why_in_its_task(
+    stack: tuple[TestClient, Container], sqs_queues: SqsQueues, openai_stub: OpenAIStub, handler: Any
+) -> None:
+    client, _ = stack
+    put = client.put("/v1/working-memory/trip", json=CONVERSATION)
+    task_id = put.headers["X-Agent-Memory-Extraction"].removeprefix("queued; task_id=")
+    openai_stub.script_chat("no", "json", "here")
+
+    sqs_queues.poll_into(handler, lambda_context())
+
+    failed = client.get(f"/v1/tasks/{task_id}").json()
+    assert failed["status"] == "failed" and "no valid structured answer" in failed["error_message"]

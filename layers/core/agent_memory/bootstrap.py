@@ -199,8 +199,13 @@ class Container:
         if not self.settings.extraction_enabled or self.language_model is None:
             return None
         from agent_memory.services.extraction import ExtractionScheduler
+        from agent_memory.services.task_records import TaskRecords
 
-        return ExtractionScheduler(self.task_queue, delay_seconds=self.settings.extraction_debounce_seconds)
+        return ExtractionScheduler(
+            self.task_queue,
+            delay_seconds=self.settings.extraction_debounce_seconds,
+            records=TaskRecords(self.document_store),
+        )
 
     @cached_property
     def extraction_service(self) -> ExtractionService:
@@ -217,8 +222,14 @@ class Container:
             updater = KnowledgeUpdater(
                 self.long_term_service, self.language_model, distance=self.settings.knowledge_update_distance
             )
+        from agent_memory.services.task_records import TaskRecords
+
         return ExtractionService(
-            self.working_memory_store, self.long_term_service, self.language_model, updater=updater
+            self.working_memory_store,
+            self.long_term_service,
+            self.language_model,
+            updater=updater,
+            records=TaskRecords(self.document_store),
         )
 
     @cached_property

@@ -46,14 +46,19 @@ class SummaryViewPartitionResult(DomainModel):
 
 
 class Task(DomainModel):
+    """A background run as `GET /v1/tasks/{id}` reports it. `extract_session` tasks have one record per
+    session (its id comes in the PUT's `X-Agent-Memory-Extraction` header), reset to pending by every
+    write that enqueues; `generation` says which write the record is about (not on the wire)."""
+
     id: str = Field(default_factory=new_id)
-    type: Literal["summary_view_full_run"] = "summary_view_full_run"
+    type: Literal["summary_view_full_run", "extract_session"] = "summary_view_full_run"
     status: Literal["pending", "running", "success", "failed"] = "pending"
     view_id: str | None = None
     created_at: UtcDatetime = Field(default_factory=utcnow)
     started_at: UtcDatetime | None = None
     completed_at: UtcDatetime | None = None
     error_message: str | None = None
+    generation: str | None = None
 
 
 def partition_key(view_id: str, group: dict[str, Any]) -> str:

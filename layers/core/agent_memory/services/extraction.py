@@ -41,6 +41,7 @@ from agent_memory.domain.models import (
     format_datetime,
     utcnow,
 )
+from agent_memory.domain.summary_views import Task
 from agent_memory.domain.tasks import MAX_RECORDS_PER_TASK, AnyTask, ExtractionTask, RecordExtractionTask
 from agent_memory.services.extraction_strategies import Conversation, Extracted, strategy_for
 from agent_memory.services.knowledge_updates import Decision
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from agent_memory.ports import LanguageModel, TaskQueue, WorkingMemoryStore
     from agent_memory.services.knowledge_updates import KnowledgeUpdater
     from agent_memory.services.long_term import LongTermService
+    from agent_memory.services.task_records import TaskRecords
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,11 @@ def session_generation(memory: WorkingMemory) -> str:
     return format_datetime(memory.updated_at)
 
 
+def session_task_id(task: ExtractionTask) -> str:
+    """The id of a session's extraction record: one per session, so a caller polls one id per write."""
+    return f"extract_{task.debounce_key}"
+
+
 def summary_id(namespace: str | None, user_id: str | None, session_id: str) -> str:
     """The one summary record of a session scope (AMS: `thread_summary_<sha256(ns|user|session)[:24]>`)."""
     digest = hashlib.sha256(f"{namespace or ''}|{user_id or ''}|{session_id}".encode()).hexdigest()
@@ -69,22 +76,31 @@ def summary_id(namespace: str | None, user_id: str | None, session_id: str) -> s
 class ExtractionScheduler:
     """The producer side: one debounced task per session write that has something to extract."""
 
-    def __init__(self, queue: TaskQueue, *, delay_seconds: int = 5) -> None:
+    def __init__(self, queue: TaskQueue, *, delay_seconds: int = 5, records: TaskRecords | None = None) -> None:
         self._queue = queue
         self._delay_seconds = delay_seconds
+        self._records = records
 
     def schedule(self, key: SessionKey, memory: WorkingMemory) -> str | None:
-        """`queued`, `deferred; reason=queue-unavailable` (the write stands; the next one enqueues it), or
-        None when no message awaits extraction. Never raises for a queue outage."""
+        """`queued; task_id=<id>` (poll `GET /v1/tasks/{id}` to wait for it), `deferred;
+        reason=queue-unavailable` (the write stands; the next one enqueues it), or None when no message
+        awaits extraction. Never raises for a queue or task-record outage."""
         if not any(m.discrete_memory_extracted == "f" for m in memory.messages):
             return None
         task = ExtractionTask.for_session(key, generation=session_generation(memory))
+        record_id = session_task_id(task)
         try:
+            if self._records is not None:
+                # Before the enqueue, so a fast consumer finds the record it reports to.
+                self._records.put(key.tenant, Task(id=record_id, type="extract_session", generation=task.generation,
+                                                   created_at=self._records.now()))
             self._queue.enqueue(task, delay_seconds=self._delay_seconds)
         except DependencyUnavailableError as exc:
             logger.warning("extraction deferred task_id=%s reason=%s", task.task_id, exc.detail)
             return f"deferred; reason={exc.dependency}-unavailable"
-        return EXTRACTION_HEADER_QUEUED
+        if self._records is None:
+            return EXTRACTION_HEADER_QUEUED
+        return f"{EXTRACTION_HEADER_QUEUED}; task_id={record_id}"
 
     def schedule_records(self, tenant: str, records: Sequence[MemoryRecord]) -> str | None:
         """The second pass for stored records with `discrete_memory_extracted="f"` (summaries excepted):
@@ -123,12 +139,14 @@ class ExtractionService:
         llm: LanguageModel,
         *,
         updater: KnowledgeUpdater | None = None,
+        records: TaskRecords | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
         self._long_term = long_term
         self._llm = llm
         self._updater = updater
+        self._records = records
         self._clock = clock
 
     def run(self, task: ExtractionTask | RecordExtractionTask) -> ExtractionResult:
@@ -183,6 +201,34 @@ class ExtractionService:
         return result
 
     def _run_session(self, task: ExtractionTask) -> ExtractionResult:
+        """Reports to the session's task record when it runs the task's generation: running, then
+        success, or failed with the error (and re-raises, so the queue retries)."""
+        if self._records is None:
+            return self._extract_session(task)
+        record_id, tenant = session_task_id(task), task.tenant
+        try:
+            result = self._extract_session(task, started=lambda: self._records_update(
+                tenant, record_id, task.generation, status="running", started_at=self._clock(), error_message=None))
+        except Exception as exc:
+            detail = getattr(exc, "detail", None) or f"{type(exc).__name__}: {exc}"
+            self._records_update(tenant, record_id, task.generation, status="failed", error_message=detail[:1000],
+                                 completed_at=self._clock())
+            raise
+        if result.status in ("extracted", "nothing-new"):
+            self._records_update(tenant, record_id, task.generation, status="success", completed_at=self._clock())
+        elif result.status == "session-gone":
+            self._records_update(tenant, record_id, task.generation, status="failed", completed_at=self._clock(),
+                                 error_message="the session was deleted before its extraction ran")
+        return result
+
+    def _records_update(self, tenant: str, record_id: str, generation: str, **changes: object) -> None:
+        assert self._records is not None
+        try:
+            self._records.update(tenant, record_id, generation=generation, **changes)
+        except DependencyUnavailableError as exc:  # a report only: never fail the extraction for it
+            logger.warning("task record not updated task_id=%s: %s", record_id, exc.detail)
+
+    def _extract_session(self, task: ExtractionTask, started: Callable[[], None] = lambda: None) -> ExtractionResult:
         key = task.session_key
         memory = self._sessions.get(key)
         if memory is None:
@@ -192,6 +238,7 @@ class ExtractionService:
         pending = [m for m in memory.messages if m.discrete_memory_extracted == "f"]
         if not pending:
             return ExtractionResult("nothing-new")
+        started()
         strategy = strategy_for(memory.long_term_memory_strategy)
         messages = sorted(memory.messages, key=lambda m: m.created_at)
         conversation = Conversation(memory.session_id, memory.namespace, memory.user_id, messages)

@@ -27,13 +27,13 @@ from agent_memory.domain.search import SearchRequest
 from agent_memory.domain.summary_views import (
     FILTER_FIELDS,
     GROUP_FIELDS,
-    TASK_TTL_SECONDS,
     SummaryView,
     SummaryViewPartitionResult,
     Task,
 )
 from agent_memory.domain.tasks import SummaryViewRunTask
 from agent_memory.ports import ChatMessage
+from agent_memory.services.task_records import TaskRecords
 
 if TYPE_CHECKING:
     from agent_memory.ports import DocumentStore, LanguageModel, TaskQueue
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-VIEWS, PARTITIONS, TASKS = "summary_view", "summary_view_partition", "task"
+VIEWS, PARTITIONS = "summary_view", "summary_view_partition"
 # The newest memories a partition summary reads, and the records a full run scans for its groups.
 MAX_MEMORIES_PER_PARTITION = 500
 MAX_RECORDS_PER_RUN = 10_000
@@ -72,6 +72,7 @@ class SummaryViewService:
         self._llm = llm
         self._queue = queue
         self._clock = clock
+        self._tasks = TaskRecords(documents, clock=clock)
 
     # --- views ------------------------------------------------------------------------------------
     def create(self, tenant: str, view: SummaryView) -> SummaryView:
@@ -150,10 +151,11 @@ class SummaryViewService:
         return task
 
     def get_task(self, tenant: str, task_id: str) -> Task:
-        body = self._documents.get(tenant, TASKS, task_id)
-        if body is None:
+        """Any task's record: a summary-view run, or a session's extraction."""
+        task = self._tasks.get(tenant, task_id)
+        if task is None:
             raise NotFoundError(f"Task {task_id} not found")
-        return Task.model_validate_json(body)
+        return task
 
     def run(self, message: SummaryViewRunTask) -> RunResult:
         """The queue consumer: recompute every group of the view, reporting in the Task record. A failure
@@ -188,7 +190,7 @@ class SummaryViewService:
         return self._llm
 
     def _put_task(self, tenant: str, task: Task) -> None:
-        self._documents.put(tenant, TASKS, task.id, task.model_dump_json(), ttl_seconds=TASK_TTL_SECONDS)
+        self._tasks.put(tenant, task)
 
     def _task_or_new(self, tenant: str, message: SummaryViewRunTask) -> Task:
         try:

@@ -620,11 +620,9 @@ def _parity_corpus() -> tuple[list[MemoryRecord], list[str | None]]:
             event_date=datetime(2023, 7, 3 + i, tzinfo=UTC) if i % 3 == 0 else None)
         for i, text in enumerate(PARITY_RECORDS)
     ]
-    # Every record has a context here, as message memories do: a field's average length is taken over the
-    # documents that have it by Lucene and over all documents by tantivy, so in a tenant where only some
-    # records have a context the context field's BM25 differs slightly between the stores (see
-    # docs/architecture.md, "One search flow").
-    contexts: list[str | None] = [f"Ana: what did you do on day {i}? Ben: guess" for i in range(len(records))]
+    # Some records have a context and some not, as in a tenant with both message and semantic memories
+    contexts: list[str | None] = [f"Ana: what did you do on day {i}? Ben: guess" if i % 2 else None
+                                  for i in range(len(records))]
     contexts[4] = "Ana: where do you go hiking? Ben: the alps"
     return records, contexts
 

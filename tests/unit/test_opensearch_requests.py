@@ -61,7 +61,9 @@ class FakeIndices:
         self._client.calls.append(("indices.get_mapping", kwargs))
         method = {"name": "hnsw", "space_type": self._space}
         vector = {"type": "knn_vector", "dimension": self._dimension, "method": method}
-        return {kwargs["index"]: {"mappings": {"properties": {"vector": vector, **self.other_properties}}}}
+        text = {"type": "text", "analyzer": "memory_text"}
+        properties = {"vector": vector, "body": text, **self.other_properties}
+        return {kwargs["index"]: {"mappings": {"properties": properties}}}
 
 
 class FakeClient:
@@ -180,6 +182,7 @@ def test_ensure_ready_creates_the_knn_index_with_the_documented_mapping() -> Non
                             "persisted_at": date,
                             "text": {"type": "text", "analyzer": "memory_text"},
                             "context": {"type": "text", "analyzer": "memory_text"},
+                            "body": {"type": "text", "analyzer": "memory_text"},
                             "written_at": {"type": "long"},
                             "record": {"type": "object", "enabled": False},
                             "vector": {
@@ -342,7 +345,7 @@ def test_radial_min_score_is_the_score_at_the_threshold(threshold: float) -> Non
 
 def test_keyword_search_requires_phrases_ors_words_and_normalises_by_max_score() -> None:
     # Checked against https://docs.opensearch.org/latest/query-dsl/full-text/match-phrase/ (a one-word phrase
-    # is a term query on the analysed word; `boost`) and .../compound/bool/ (a bool of only `should` clauses
+    # is a term query on the analysed word) and .../compound/bool/ (a bool of only `should` clauses
     # needs one to match and sums their scores; `filter` clauses do not score)
     store, client = make_store()
     client.replies["search"] = [hits(hit(rec("a"), 2.0), hit(rec("b"), 1.0), total=9, max_score=8.0)]
@@ -361,12 +364,8 @@ def test_keyword_search_requires_phrases_ors_words_and_normalises_by_max_score()
                         {
                             "bool": {
                                 "should": [
-                                    clause
+                                    {"match_phrase": {"body": words}}
                                     for words in ("pizza", "b", "c", "NEAR", "New York")
-                                    for clause in (
-                                        {"match_phrase": {"text": {"query": words, "boost": 2.0}}},
-                                        {"match_phrase": {"context": {"query": words}}},
-                                    )
                                 ]
                             }
                         }
@@ -460,6 +459,7 @@ def test_domain_upsert_uses_tenant_scoped_ids_and_waits_for_refresh() -> None:
         "memory_id": "a",
         "text": "likes tea",
         "context": None,
+        "body": ["likes tea", "likes tea"],  # BM25 scores the text twice and the context once
         "namespace": None,
         "user_id": None,
         "session_id": None,

@@ -25,7 +25,8 @@ radial search with the matching `min_score` (`min_score_for_distance`).
 Text is analysed like the SQLite store's tantivy index (adapters/sqlite_keyword_index.py): runs of
 letters and digits (a `pattern` tokenizer; tantivy's simple tokenizer), lowercase, asciifolding and the
 Porter2 (Snowball English) stemmer, so both stores match and score the same words. A record's
-conversation context is a second text field, `context`, searched beside `text` (boosted 2, as on SQLite).
+conversation context is a second text field, `context`; BM25 scores `body`, the text twice and the context
+once (`domain.keywords.body_values`, as on SQLite), and required phrases match `text`.
 
 Amazon OpenSearch Serverless, vector search collections (`serverless=True`):
   * custom document ids are rejected in index/create requests ("Document ID is not supported in
@@ -64,6 +65,7 @@ from urllib.parse import urlparse
 from agent_memory.adapters.opensearch_dedup import HashClaims, claims_index_body
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError, InvalidInputError
 from agent_memory.domain.filters import DATE_FIELDS, TAG_FIELDS, SearchFilters, SearchQuery
+from agent_memory.domain.keywords import body_values
 from agent_memory.domain.models import MemoryRecord, MemoryRecordResult
 from agent_memory.services import ranking
 
@@ -105,6 +107,7 @@ def index_body(dimensions: int, engine: Engine = "faiss") -> dict[str, Any]:
     properties.update({name: {"type": "date", "format": "epoch_millis"} for name in DOC_DATE_FIELDS})
     properties["text"] = {"type": "text", "analyzer": "memory_text"}
     properties["context"] = {"type": "text", "analyzer": "memory_text"}
+    properties["body"] = {"type": "text", "analyzer": "memory_text"}  # what BM25 scores: body_values
     properties["written_at"] = {"type": "long"}
     properties["record"] = {"type": "object", "enabled": False}
     method: dict[str, Any] = {"name": "hnsw", "space_type": SPACE_TYPE}
@@ -400,6 +403,7 @@ class OpenSearchLongTermStore:
             "memory_id": record.id,
             "text": record.text,
             "context": context or None,
+            "body": body_values(record.text, context),
             "namespace": record.namespace or None,
             "user_id": record.user_id or None,
             "session_id": record.session_id or None,
@@ -488,6 +492,8 @@ class OpenSearchLongTermStore:
             for name, want in expected.items()
             if name != "vector" and name in properties and properties[name].get("type", "object") != want["type"]
         ]
+        if "body" not in properties:
+            conflicts.append("'body' is missing (an index written before keyword search scored it)")
         if conflicts:
             raise ConfigurationError(
                 f"OpenSearch index '{self._index}' has a mapping that conflicts with this version's: "

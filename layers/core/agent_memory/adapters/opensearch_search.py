@@ -2,11 +2,12 @@
 the keyword request body. Ranking, scores and totals are the flow's; this module only asks the engine.
 
 The keyword query mirrors the embedded store's (adapters/sqlite_keyword_index.py) clause for clause, so
-both score alike: every loose word and every quoted phrase is a `match_phrase` on `text` (boosted
-KEYWORD_TEXT_OVER_CONTEXT) and on `context`, summed (a bool of `should` clauses, at least one must
-match); each quoted phrase is also a non-scoring `filter` on `text`, since phrases are required in the
-record's own text; the filters are non-scoring too. A one-word `match_phrase` is a term query on the
-analysed word ("Match phrase" docs), so words and phrases go through the index's own analyzer.
+both score alike: every loose word and every quoted phrase is a `match_phrase` on `body` (the text
+KEYWORD_TEXT_OVER_CONTEXT times and the context once, `domain.keywords.body_values`), summed (a bool of
+`should` clauses, at least one must match); each quoted phrase is also a non-scoring `filter` on `text`,
+since phrases are required in the record's own text; the filters are non-scoring too. A one-word
+`match_phrase` is a term query on the analysed word ("Match phrase" docs), so words and phrases go through
+the index's own analyzer.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from agent_memory.adapters.opensearch_long_term import (
     knn_body,
     list_body,
 )
-from agent_memory.domain.keywords import KEYWORD_TEXT_OVER_CONTEXT, KeywordQuery
+from agent_memory.domain.keywords import KeywordQuery
 from agent_memory.domain.search import Candidates
 
 if TYPE_CHECKING:
@@ -35,9 +36,7 @@ def keyword_body(query: SearchQuery, keywords: KeywordQuery, *, start: int, size
     """BM25 over `text` and `context` for one page of filtered matches (see the module docstring)."""
     should: list[dict[str, Any]] = []
     for tokens in [*((word,) for word in keywords.words), *keywords.phrases]:
-        text = " ".join(tokens)
-        should.append({"match_phrase": {"text": {"query": text, "boost": KEYWORD_TEXT_OVER_CONTEXT}}})
-        should.append({"match_phrase": {"context": {"query": text}}})
+        should.append({"match_phrase": {"body": " ".join(tokens)}})
     bool_query = filter_query(query.tenant, query.filters)["bool"]
     bool_query["filter"] = [
         *bool_query["filter"],

@@ -14,6 +14,10 @@ a record. A search therefore sees every write committed before it began, from an
 (read-your-writes), and a crash can lose nothing: the index is rebuilt from the table when a process
 first searches a tenant (about a second at 100k records) or when it fell behind a pruned log.
 
+How text weighs over context: by term frequency, as FTS5's column weights did. BM25 runs on a `body`
+field holding the text twice and the context once (`domain.keywords.body_values`; OpenSearch indexes the
+same); a `text` field alone serves the required quoted phrases.
+
 Why per tenant: BM25 statistics (document frequencies, average lengths) are those of one tenant's
 records, so one tenant's texts never move another's scores.
 
@@ -31,13 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 from agent_memory.adapters.sqlite_filters import SCALAR_TAG_COLUMNS, chunks, marks
 from agent_memory.domain.filters import DATE_FIELDS, TAG_FIELDS, SearchFilters, SearchQuery
-from agent_memory.domain.keywords import KEYWORD_TEXT_OVER_CONTEXT, KeywordQuery
+from agent_memory.domain.keywords import KeywordQuery, body_values
 from agent_memory.domain.search import Candidates
 
 if TYPE_CHECKING:
     import tantivy
 
-TEXT_FIELDS = ("text", "context")
+TEXT_FIELDS = ("text", "body")
 _ROW_COLUMNS = ("rid", "text", "context", *sorted(SCALAR_TAG_COLUMNS), *DATE_FIELDS)
 # Writer memory per tenant index; tantivy flushes a segment when it is full (minimum 3 MB per thread).
 _WRITER_HEAP = 20_000_000
@@ -172,6 +176,7 @@ class _TenantIndex:
             for row in rows:
                 fields = {name: value for name, value in zip(_ROW_COLUMNS, row, strict=True) if value is not None}
                 fields.update(tags.get(row[0], {}))
+                fields["body"] = body_values(fields["text"], fields.pop("context", None))
                 self.writer.add_document(tantivy.Document(**fields))
 
     def remove(self, rids: Sequence[int]) -> None:
@@ -253,16 +258,14 @@ def _term_or_phrase(schema: tantivy.Schema, field: str, terms: Sequence[str]) ->
 
 
 def _scoring_query(schema: tantivy.Schema, keywords: KeywordQuery) -> tantivy.Query | None:
-    """Any word or phrase, in the text (weighted KEYWORD_TEXT_OVER_CONTEXT) or the context: the BM25 sum."""
+    """Any word or phrase in the body (text weighted over context): the sum of their BM25 scores."""
     import tantivy
 
     clauses = []
     for tokens in [*((word,) for word in keywords.words), *keywords.phrases]:
         terms = analyze(" ".join(tokens))
-        if not terms:
-            continue
-        text = tantivy.Query.boost_query(_term_or_phrase(schema, "text", terms), KEYWORD_TEXT_OVER_CONTEXT)
-        clauses += [(tantivy.Occur.Should, text), (tantivy.Occur.Should, _term_or_phrase(schema, "context", terms))]
+        if terms:
+            clauses.append((tantivy.Occur.Should, _term_or_phrase(schema, "body", terms)))
     return tantivy.Query.boolean_query(clauses) if clauses else None
 
 

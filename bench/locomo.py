@@ -502,7 +502,7 @@ def _run(embedder_name: str, data_dir: Path, conversations: Sequence[str] | None
             "dropped_evidence_refs": dataset.dropped_evidence,
         },
         "settings": {"limit": LIMIT, "ks": list(KS), "default_alpha": DEFAULT_ALPHA, "alphas": list(ALPHAS),
-                     "hybrid_pool": "HYBRID_MIN_POOL of adapters/_fusion.py (100)",
+                     "hybrid_pool": "HYBRID_MIN_POOL of services/ranking.py (100)",
                      "shipped": SHIPPED.__dict__, "create_batch": "one session per LongTermService.create call"},
         "ingest": {
             **stats["ingest"],

@@ -6,12 +6,12 @@ import doctest
 
 import pytest
 
-from agent_memory.domain import keywords, temporal, validation
+from agent_memory.domain import keywords, tasks, temporal, validation
 from agent_memory.http import json_body
-from agent_memory.services import ranking
+from agent_memory.services import extraction_strategies, ranking
 
 
-@pytest.mark.parametrize("module", [keywords, ranking, temporal, validation, json_body])
+@pytest.mark.parametrize("module", [keywords, ranking, temporal, validation, json_body, tasks, extraction_strategies])
 def test_docstring_examples(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0

@@ -272,6 +272,8 @@ def measure_http(base_url: str, queries: Queries) -> dict[str, Any]:
                     return len(response.json()["memories"])
 
                 out["modes"][f"{mode}/{filter_kind}"] = timed(search, len(bodies))
+    if not out["modes"]["semantic/none"]["mean_results"]:
+        raise RuntimeError("the server found no records: it does not serve the tenant the bench ingested")
     return out
 
 
@@ -284,7 +286,7 @@ def served(data_dir: Path) -> Iterator[str]:
     port = free_port()
     # Embedded backends only, whatever this shell has configured.
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "REDIS_URL", "OPENSEARCH_URL")}
-    env.update({"EMBEDDING_PROVIDER": "fake", "EMBEDDING_DIMENSIONS": str(DIMS)})
+    env.update({"EMBEDDING_PROVIDER": "fake", "EMBEDDING_DIMENSIONS": str(DIMS), "DEFAULT_TENANT": TENANT})
     command = [sys.executable, "-m", "agent_memory.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"

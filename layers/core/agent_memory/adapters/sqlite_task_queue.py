@@ -14,23 +14,20 @@ that message (body and due time) instead of adding one, so a burst of writes lea
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from agent_memory.domain.errors import DependencyUnavailableError
+from agent_memory.adapters._sqlite import SqliteConnections
 from agent_memory.domain.tasks import AnyTask, encode_task
 from agent_memory.ports import ClaimedTask
 
 T = TypeVar("T")
 
-_BUSY_TIMEOUT_MS = 5_000
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
     id             TEXT PRIMARY KEY,
@@ -59,18 +56,16 @@ class SqliteTaskQueue:
     """
 
     def __init__(self, path: str | Path, *, max_receives: int = 5, clock: Callable[[], float] = time.time) -> None:
-        self._path = Path(path)
         self._max_receives = max_receives
         self._clock = clock
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
         # Set by an enqueue in this process, so a worker thread here starts at once instead of at its next
         # poll; workers in other processes find the task at their next poll.
         self._enqueued = threading.Event()
-        with self._errors("open"):
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection().executescript(_SCHEMA)
+        # synchronous=FULL, unlike the stores' NORMAL: an acknowledged enqueue must survive a power loss
+        # too. No in-process write lock: claims from this process's threads contend like other processes'.
+        self._db = SqliteConnections(
+            path, dependency="queue", schema=_SCHEMA, synchronous="FULL", serialize_writes=False
+        )
 
     # -- TaskQueue --------------------------------------------------------------------------------
 
@@ -98,8 +93,8 @@ class SqliteTaskQueue:
             self._enqueued.clear()
 
     def ping(self) -> None:
-        with self._errors("ping"):
-            self._connection().execute("SELECT 1").fetchone()
+        with self._db.errors("ping"):
+            self._db.connection().execute("SELECT 1").fetchone()
 
     # -- TaskLeases -------------------------------------------------------------------------------
 
@@ -143,63 +138,24 @@ class SqliteTaskQueue:
 
     def counts(self) -> dict[str, int]:
         """{"pending": ..., "dead": ...}: messages still to deliver (due or not) and dead letters."""
-        with self._errors("counts"):
-            rows = self._connection().execute("SELECT dead, COUNT(*) FROM tasks GROUP BY dead").fetchall()
+        with self._db.errors("counts"):
+            rows = self._db.connection().execute("SELECT dead, COUNT(*) FROM tasks GROUP BY dead").fetchall()
         found = {int(dead): count for dead, count in rows}
         return {"pending": found.get(0, 0), "dead": found.get(1, 0)}
 
     def dead_letters(self) -> list[tuple[str, str, str | None]]:
         """(id, body, last error) of every dead letter, oldest first."""
-        with self._errors("dead_letters"):
-            rows = self._connection().execute(
+        with self._db.errors("dead_letters"):
+            rows = self._db.connection().execute(
                 "SELECT id, body, last_error FROM tasks WHERE dead = 1 ORDER BY created_at, id"
             ).fetchall()
         return [(row[0], row[1], row[2]) for row in rows]
 
     def close(self) -> None:
-        with self._connections_lock:
-            if self._connections:
-                with contextlib.suppress(sqlite3.Error):
-                    self._connections[0].execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
-        self._local = threading.local()
-
-    # -- helpers ----------------------------------------------------------------------------------
-
-    def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            connection.execute("PRAGMA journal_mode = WAL")
-            # FULL, unlike the stores' NORMAL: an acknowledged enqueue must survive a power loss too.
-            connection.execute("PRAGMA synchronous = FULL")
-            self._local.connection = connection
-            with self._connections_lock:
-                self._connections.append(connection)
-        return connection
+        self._db.close()
 
     def _write(self, operation: str, work: Callable[[sqlite3.Connection], T]) -> T:
-        with self._errors(operation):
-            db = self._connection()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(db)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-            return result
-
-    @contextmanager
-    def _errors(self, operation: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            detail = f"{operation} failed: {type(exc).__name__}: {exc}"
-            raise DependencyUnavailableError("queue", detail[:300]) from exc
+        return self._db.write(operation, work)
 
 
 __all__ = ["SqliteTaskQueue"]

@@ -2,11 +2,9 @@
 
 One row per session holds the whole document as JSON. Expiry is an `expires_at` column (epoch ms,
 NULL = persistent): expired rows are invisible to every read and are purged by the next write, the
-embedded counterpart of Redis expiry. Writes run in `BEGIN IMMEDIATE`, which takes the write lock
-before reading, so a read-modify-write append cannot lose a concurrent one. Each thread gets its own
-connection (sqlite3 connections must not be shared across threads); an in-process lock serializes
-writers so they queue instead of spinning in SQLite's busy handler, and WAL + busy_timeout cover other
-processes on the same file.
+embedded counterpart of Redis expiry. Connections, transactions and errors are `_sqlite.SqliteConnections`:
+writes run in `BEGIN IMMEDIATE`, which takes the write lock before reading, so a read-modify-write
+append cannot lose a concurrent one, and WAL + busy_timeout cover other processes on the same file.
 
 Sessions are identified by the same encoded member as in Redis (`keys.session_member`), so both
 adapters list in the same order: soonest expiry first, persistent last, ties by member.
@@ -14,17 +12,15 @@ adapters list in the same order: soonest expiry first, persistent last, ties by 
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from agent_memory.adapters._sqlite import SqliteConnections
 from agent_memory.domain import keys
-from agent_memory.domain.errors import DependencyUnavailableError, InvalidInputError
+from agent_memory.domain.errors import InvalidInputError
 from agent_memory.domain.models import (
     MemoryMessage,
     SessionKey,
@@ -36,7 +32,6 @@ from agent_memory.domain.models import (
 
 T = TypeVar("T")
 
-_BUSY_TIMEOUT_MS = 5_000
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS working_memory (
     member      TEXT PRIMARY KEY,
@@ -74,21 +69,14 @@ class SqliteWorkingMemoryStore:
     """
 
     def __init__(self, path: str | Path) -> None:
-        self._path = Path(path)
-        self._local = threading.local()
-        self._write_lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
-        with self._errors("open"):
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection().executescript(_SCHEMA)
+        self._db = SqliteConnections(path, schema=_SCHEMA)
 
     # -- port -------------------------------------------------------------------------------------
 
     def get(self, key: SessionKey) -> WorkingMemory | None:
-        with self._errors("get"):
+        with self._db.errors("get"):
             row = (
-                self._connection()
+                self._db.connection()
                 .execute(
                     f"SELECT document FROM working_memory WHERE member = ? AND {_LIVE}",
                     (keys.session_member(key), _now_ms()),
@@ -193,8 +181,8 @@ class SqliteWorkingMemoryStore:
         if user_id:
             where += " AND user_id = ?"
             params.append(user_id)
-        with self._errors("list_sessions"):
-            db = self._connection()
+        with self._db.errors("list_sessions"):
+            db = self._db.connection()
             (total,) = db.execute(f"SELECT COUNT(*) FROM working_memory WHERE {where}", params).fetchone()
             rows = db.execute(
                 f"SELECT session_id FROM working_memory WHERE {where} "
@@ -206,9 +194,9 @@ class SqliteWorkingMemoryStore:
     def resolve(
         self, tenant: str, session_id: str, *, namespace: str | None = None, user_id: str | None = None
     ) -> SessionKey | None:
-        with self._errors("resolve"):
+        with self._db.errors("resolve"):
             rows = (
-                self._connection()
+                self._db.connection()
                 .execute(
                     f"SELECT member FROM working_memory WHERE tenant = ? AND session_id = ? AND {_LIVE}"
                     " AND (? = '' OR namespace = ?) AND (? = '' OR user_id = ?) LIMIT 2",
@@ -227,57 +215,22 @@ class SqliteWorkingMemoryStore:
         return keys.parse_session_member(rows[0][0]) if len(rows) == 1 else None
 
     def ping(self) -> None:
-        with self._errors("ping"):
-            self._connection().execute("SELECT 1").fetchone()
+        with self._db.errors("ping"):
+            self._db.connection().execute("SELECT 1").fetchone()
 
     def close(self) -> None:
-        """Checkpoint the WAL into the database file, then close every connection this store opened (in
-        any thread), so a stopped server leaves its data in `working_memory.sqlite3` itself."""
-        with self._connections_lock:
-            if self._connections:
-                with contextlib.suppress(sqlite3.Error):  # another process may hold the file; it checkpoints
-                    self._connections[0].execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
-        self._local = threading.local()
+        """Checkpoint the WAL into `working_memory.sqlite3`, then close every connection."""
+        self._db.close()
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves instead of sqlite3's implicit BEGIN.
-            connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            self._local.connection = connection
-            with self._connections_lock:
-                self._connections.append(connection)
-        return connection
-
     def _write(self, operation: str, work: Callable[[sqlite3.Connection], T]) -> T:
-        with self._errors(operation), self._write_lock:
-            db = self._connection()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                # Lazy purge: the embedded stand-in for Redis expiring keys on its own.
-                db.execute("DELETE FROM working_memory WHERE expires_at < ?", (_now_ms(),))
-                result = work(db)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-            return result
+        def purge_then(db: sqlite3.Connection) -> T:
+            # Lazy purge: the embedded stand-in for Redis expiring keys on its own.
+            db.execute("DELETE FROM working_memory WHERE expires_at < ?", (_now_ms(),))
+            return work(db)
 
-    @contextmanager
-    def _errors(self, operation: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            detail = f"{operation} failed: {type(exc).__name__}: {exc}"
-            raise DependencyUnavailableError("sqlite", detail[:300]) from exc
+        return self._db.write(operation, purge_then)
 
 
 def _upsert(db: sqlite3.Connection, key: SessionKey, memory: WorkingMemory, expires_at: int | None) -> None:

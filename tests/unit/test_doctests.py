@@ -6,12 +6,15 @@ import doctest
 
 import pytest
 
+from agent_memory.adapters import openai_client
 from agent_memory.domain import keywords, tasks, temporal, validation
 from agent_memory.http import json_body
 from agent_memory.services import extraction_strategies, ranking
 
 
-@pytest.mark.parametrize("module", [keywords, ranking, temporal, validation, json_body, tasks, extraction_strategies])
+@pytest.mark.parametrize(
+    "module", [keywords, ranking, temporal, validation, json_body, tasks, extraction_strategies, openai_client]
+)
 def test_docstring_examples(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0

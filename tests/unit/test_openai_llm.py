@@ -1,14 +1,17 @@
-"""OpenAILanguageModel over httpx MockTransport, and complete_json over a scripted LanguageModel."""
+"""OpenAILanguageModel over the SDK with a scripted transport, the retry budget, and complete_json over a
+scripted LanguageModel."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 
-import httpx
+import httpx2
+import openai
 import pytest
 from pydantic import BaseModel
 
+from agent_memory.adapters.openai_client import RetryBudget, refuse_unaffordable_retry
 from agent_memory.adapters.openai_llm import OpenAILanguageModel
 from agent_memory.domain.errors import DependencyUnavailableError
 from agent_memory.ports import ChatMessage, Completion
@@ -21,12 +24,12 @@ def llm_answering(*answers: dict, status: int = 200) -> tuple[OpenAILanguageMode
     bodies: list[dict] = []
     queue = list(answers)
 
-    def handle(request: httpx.Request) -> httpx.Response:
+    def handle(request: httpx2.Request) -> httpx2.Response:
         bodies.append(json.loads(request.content))
-        return httpx.Response(status, json=queue.pop(0))
+        return httpx2.Response(status, json=queue.pop(0))
 
-    client = httpx.Client(transport=httpx.MockTransport(handle))
-    return OpenAILanguageModel(api_key="sk-test", model="gpt-test", client=client), bodies
+    client = openai.DefaultHttpxClient(transport=httpx2.MockTransport(handle))
+    return OpenAILanguageModel(api_key="sk-test", model="gpt-test", http_client=client), bodies
 
 
 def chat(content: str | None, total_tokens: int = 7) -> dict:
@@ -158,11 +161,43 @@ def test_complete_json_does_not_retry_when_the_llm_itself_is_unavailable():
     assert len(llm.calls) == 1
 
 
-def test_the_retry_pause_is_jittered_unless_the_server_names_one():
-    import httpx
+# --- the retry budget (adapters/openai_client.py) --------------------------------------------------
 
-    from agent_memory.adapters.openai_http import _retry_pause
 
-    pauses = {_retry_pause(httpx.Response(429)) for _ in range(20)}
-    assert all(0.25 <= p < 0.5 for p in pauses) and len(pauses) > 1
-    assert _retry_pause(httpx.Response(429, headers={"retry-after": "3"})) == 3.0
+@pytest.mark.parametrize("timeout", [2.0, 3.0, 10.0, 20.0, 120.0])
+def test_two_attempts_and_the_pause_between_them_fit_in_the_timeout(timeout):
+    budget = RetryBudget.within(timeout)
+    assert budget.max_retries == 1
+    assert budget.max_pause >= 0.5  # the SDK's own first pause (0.375-0.5 s) always fits
+    assert 2 * budget.attempt_timeout + budget.max_pause == pytest.approx(timeout)
+
+
+def test_a_timeout_too_short_for_two_attempts_gets_one():
+    assert RetryBudget.within(1.5) == RetryBudget(attempt_timeout=1.5, max_retries=0, max_pause=0.0)
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "refused"),
+    [
+        (429, {"retry-after": "1.5"}, False),  # fits in a 2 s pause: the SDK waits it out
+        (429, {"retry-after": "3"}, True),
+        (503, {"retry-after-ms": "2500"}, True),
+        (429, {"retry-after": "Wed, 21 Oct 2099 07:28:00 GMT"}, True),  # a date: too far to wait
+        (500, {}, False),  # no named pause: the SDK's jittered 0.375-0.5 s
+        (400, {"retry-after": "30"}, False),  # not retried anyway: left as it is
+    ],
+)
+def test_a_retry_the_budget_cannot_wait_for_is_refused(status, headers, refused):
+    response = httpx2.Response(status, headers=headers)
+    refuse_unaffordable_retry(max_pause=2.0)(response)
+    assert (response.headers.get("x-should-retry") == "false") is refused
+
+
+def test_a_rate_limit_is_retried_once_with_the_sdk_and_then_reported():
+    # Given a server that rate-limits every request (no Retry-After)
+    llm, bodies = llm_answering({"error": {"message": "slow down"}}, {"error": {"message": "slow down"}}, status=429)
+
+    # When/Then: two attempts (the SDK's retry), then the status and message
+    with pytest.raises(DependencyUnavailableError, match="HTTP 429: slow down"):
+        llm.complete(USER)
+    assert len(bodies) == 2

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from agent_memory.config import Settings, get_settings
 
 if TYPE_CHECKING:
+    from agent_memory.adapters.openai_client import AzureOpenAITarget
     from agent_memory.domain.tasks import AnyTask
     from agent_memory.ports import (
         DocumentStore,
@@ -77,7 +78,7 @@ class Container:
     @cached_property
     def embedder(self) -> Embedder:
         s = self.settings
-        if s.embedding_provider == "openai":
+        if s.embedding_provider in ("openai", "azure"):
             from agent_memory.adapters.openai_embedder import OpenAIEmbedder
 
             return OpenAIEmbedder(
@@ -86,6 +87,7 @@ class Container:
                 model=s.embedding_model or "text-embedding-3-small",
                 dimensions=s.embedding_dimensions,
                 timeout_seconds=s.embedding_timeout_seconds,
+                azure=self._azure_target() if s.embedding_provider == "azure" else None,
             )
         if s.embedding_provider == "bedrock":
             from agent_memory.adapters.bedrock_embedder import BedrockEmbedder
@@ -138,7 +140,14 @@ class Container:
             base_url=s.openai_base_url,
             model=s.generation_model,
             timeout_seconds=s.llm_timeout_seconds,
+            azure=self._azure_target() if s.llm_provider == "azure" else None,
         )
+
+    def _azure_target(self) -> AzureOpenAITarget:
+        from agent_memory.adapters.openai_client import AzureOpenAITarget
+
+        s = self.settings
+        return AzureOpenAITarget(endpoint=s.azure_openai_endpoint or "", api_version=s.openai_api_version)
 
     @cached_property
     def document_store(self) -> DocumentStore:
@@ -295,7 +304,7 @@ class Container:
             "working_memory": "redis" if s.redis_url else "sqlite",
             "long_term_memory": ("opensearch" if s.opensearch_url else "sqlite") if s.long_term_memory else "off",
             "embedder": f"{s.embedding_provider}:{embedding_model}" if embedding_model else s.embedding_provider,
-            "llm": s.generation_model if s.llm_enabled else "off",
+            "llm": f"{s.llm_provider}:{s.generation_model}" if s.llm_enabled else "off",
             "task_queue": ("sqs" if s.sqs_queue_url else "sqlite") if s.background_tasks_enabled else "off",
         }
 

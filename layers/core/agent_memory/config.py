@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
 
     # --- models -----------------------------------------------------------------------------------
-    embedding_provider: Literal["local", "openai", "bedrock", "fake"] = "local"
+    embedding_provider: Literal["local", "openai", "azure", "bedrock", "fake"] = "local"
     embedding_model: str | None = None  # provider default when unset
     embedding_dimensions: int | None = Field(default=None, gt=0)
     embedding_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
@@ -43,8 +43,15 @@ class Settings(BaseSettings):
     # Where EMBEDDING_PROVIDER=openai sends embeddings; OPENAI_BASE_URL when unset. Lets a local
     # OpenAI-compatible embedding server serve a stronger model while the LLM stays elsewhere.
     embedding_base_url: str | None = None
+    # The LLM: openai = any OpenAI-compatible server at OPENAI_BASE_URL (on when OPENAI_API_KEY is set),
+    # azure = Azure OpenAI (GENERATION_MODEL names the deployment).
+    llm_provider: Literal["openai", "azure"] = "openai"
     generation_model: str = "gpt-4o-mini"
+    # The whole call, its one retry included (adapters/openai_client.py: RetryBudget).
     llm_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
+    # Azure OpenAI, for LLM_PROVIDER=azure and EMBEDDING_PROVIDER=azure (the key is OPENAI_API_KEY).
+    azure_openai_endpoint: str | None = None
+    openai_api_version: str = "2024-10-21"
 
     # --- behaviour --------------------------------------------------------------------------------
     long_term_memory: bool = True
@@ -90,13 +97,22 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        if self.embedding_provider == "openai" and not self.openai_api_key:
-            raise ValueError("EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY")
+        if self.embedding_provider in ("openai", "azure") and not self.openai_api_key:
+            raise ValueError(f"EMBEDDING_PROVIDER={self.embedding_provider} needs OPENAI_API_KEY")
+        if self.llm_provider == "azure" and not self.openai_api_key:
+            raise ValueError("LLM_PROVIDER=azure needs OPENAI_API_KEY (the Azure OpenAI key)")
+        uses_azure = "azure" in (self.llm_provider, self.embedding_provider)
+        if uses_azure and not self.azure_openai_endpoint:
+            raise ValueError("Azure OpenAI needs AZURE_OPENAI_ENDPOINT (https://<resource>.openai.azure.com)")
+        if self.llm_provider != "openai" and "generation_model" not in self.model_fields_set:
+            # The OpenAI default names no Azure deployment: say so now, not at the first extraction.
+            raise ValueError(f"LLM_PROVIDER={self.llm_provider} needs GENERATION_MODEL")
         return self
 
     @property
     def llm_enabled(self) -> bool:
-        return bool(self.openai_api_key)
+        """OpenAI-compatible: on when a key is set. Azure: on (its key is checked above)."""
+        return self.llm_provider != "openai" or bool(self.openai_api_key)
 
     @property
     def background_tasks_enabled(self) -> bool:

@@ -1,13 +1,11 @@
-"""Embeddings from an OpenAI-compatible `/embeddings` endpoint (OpenAI, Azure-style gateways, vLLM...)."""
+"""Embeddings through the official `openai` SDK: OpenAI, any OpenAI-compatible server (vLLM, Ollama...), or Azure."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
-from agent_memory.adapters.openai_http import build_http_client, post_openai_json
+from agent_memory.adapters.openai_client import AzureOpenAITarget, make_openai_client, openai_errors
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError
 
 # OpenAI accepts at most 2048 inputs and ~300k tokens per request; the character cap keeps a batch
@@ -19,8 +17,10 @@ _DEFAULT_DIMENSIONS = {
     "text-embedding-3-large": 3072,
     "text-embedding-ada-002": 1536,
 }
+
+
 class OpenAIEmbedder:
-    """Embeds through `POST {base_url}/embeddings`.
+    """Embeds through `POST {base_url}/embeddings` (with `azure`, the deployment named `model`).
 
     >>> embedder = OpenAIEmbedder(api_key="sk-...", dimensions=512)
     >>> embedder.dimensions
@@ -34,7 +34,8 @@ class OpenAIEmbedder:
         model: str = "text-embedding-3-small",
         dimensions: int | None = None,
         timeout_seconds: float = 10.0,
-        client: httpx.Client | None = None,
+        azure: AzureOpenAITarget | None = None,
+        http_client: Any = None,
     ) -> None:
         known = _DEFAULT_DIMENSIONS.get(model)
         if dimensions is None and known is None:
@@ -47,10 +48,15 @@ class OpenAIEmbedder:
         # compatible servers (serving other models) reject it. Elsewhere the configured size is only
         # what the answer is checked against.
         self._requested_dimensions = dimensions if model.startswith("text-embedding-3") else None
-        self._api_key = api_key
-        self._url = base_url.rstrip("/") + "/embeddings"
         self._timeout_seconds = timeout_seconds
-        self._client = client or build_http_client(timeout_seconds)
+        self._client = make_openai_client(
+            api_key=api_key,
+            base_url=base_url,
+            timeout_seconds=timeout_seconds,
+            azure=azure,
+            http_client=http_client,
+            dependency="embedder",
+        )
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         vectors: list[list[float]] = []
@@ -62,24 +68,21 @@ class OpenAIEmbedder:
         return self._embed_batch([text])[0]
 
     def _embed_batch(self, texts: list[str]) -> list[list[float]]:
-        payload: dict[str, Any] = {"model": self.model, "input": texts, "encoding_format": "float"}
+        options: dict[str, Any] = {}
         if self._requested_dimensions is not None:
-            payload["dimensions"] = self._requested_dimensions
-        body = post_openai_json(
-            self._client,
-            self._url,
-            payload,
-            api_key=self._api_key,
-            timeout_seconds=self._timeout_seconds,
-            dependency="embedder",
-        )
+            options["dimensions"] = self._requested_dimensions
+        with openai_errors("embedder", self._timeout_seconds):
+            # "float": without it the SDK asks for base64 and decodes it, which compatible servers vary on.
+            response = self._client.embeddings.create(
+                model=self.model, input=texts, encoding_format="float", **options
+            )
         try:
             # The API documents `index` on every item; order by it rather than trusting list order.
-            items = sorted(body["data"], key=lambda item: item["index"])
-            vectors = [[float(x) for x in item["embedding"]] for item in items]
-        except (KeyError, TypeError, ValueError) as exc:
+            items = sorted(response.data, key=lambda item: item.index)
+            vectors = [[float(x) for x in item.embedding] for item in items]
+        except (AttributeError, TypeError, ValueError) as exc:
             raise DependencyUnavailableError("embedder", f"malformed embeddings response: {exc!r}") from exc
-        indexes = [item["index"] for item in items]
+        indexes = [item.index for item in items]
         if indexes != list(range(len(texts))):
             detail = f"expected {len(texts)} embeddings, got indexes {indexes[:10]}"
             raise DependencyUnavailableError("embedder", detail)

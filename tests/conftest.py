@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.redis_server",
     "tests.fixtures.openai_stub",
+    "tests.fixtures.converse_stub",
     "tests.fixtures.opensearch_node",
     "tests.fixtures.app",
     "tests.fixtures.moto_sqs",

@@ -377,3 +377,18 @@ def test_bedrock_client_timeouts_and_retries_stay_within_the_configured_budget()
     # Then two attempts (one retry) of connect + read fit in the budget
     assert config.retries["total_max_attempts"] == 2
     assert 2 * (config.connect_timeout + config.read_timeout) <= 3 * 1.5
+
+
+def test_bedrock_runtime_client_fits_both_attempts_and_the_pause_in_the_timeout():
+    # Given clients built for a roomy and for a tight budget
+    roomy = make_bedrock_runtime_client("us-east-1", timeout_seconds=20, endpoint_url="http://127.0.0.1:9")
+    tight = make_bedrock_runtime_client("us-east-1", timeout_seconds=2)
+
+    # Then the roomy one retries once: two attempts of 9 s (connect + read) and a 2 s pause fit in 20 s
+    config = roomy.meta.config
+    assert config.retries["total_max_attempts"] == 2
+    assert 2 * (config.connect_timeout + config.read_timeout) + 2.0 == pytest.approx(20)
+    assert roomy.meta.endpoint_url == "http://127.0.0.1:9"
+    # And the tight one has room for one attempt only
+    assert tight.meta.config.retries["total_max_attempts"] == 1
+    assert tight.meta.config.connect_timeout + tight.meta.config.read_timeout == pytest.approx(2)

@@ -97,6 +97,7 @@ class Container:
                 dimensions=s.embedding_dimensions or 1024,
                 region=s.aws_region,
                 timeout_seconds=s.embedding_timeout_seconds,
+                endpoint_url=s.bedrock_endpoint_url,
             )
         if s.embedding_provider == "fake":
             from agent_memory.adapters.fake_embedder import FakeEmbedder
@@ -133,6 +134,15 @@ class Container:
         s = self.settings
         if not s.llm_enabled:
             return None
+        if s.llm_provider == "bedrock":
+            from agent_memory.adapters.bedrock_llm import BedrockLanguageModel
+
+            return BedrockLanguageModel(
+                model=s.generation_model,
+                region=s.aws_region,
+                timeout_seconds=s.llm_timeout_seconds,
+                endpoint_url=s.bedrock_endpoint_url,
+            )
         from agent_memory.adapters.openai_llm import OpenAILanguageModel
 
         return OpenAILanguageModel(

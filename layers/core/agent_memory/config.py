@@ -44,14 +44,16 @@ class Settings(BaseSettings):
     # OpenAI-compatible embedding server serve a stronger model while the LLM stays elsewhere.
     embedding_base_url: str | None = None
     # The LLM: openai = any OpenAI-compatible server at OPENAI_BASE_URL (on when OPENAI_API_KEY is set),
-    # azure = Azure OpenAI (GENERATION_MODEL names the deployment).
-    llm_provider: Literal["openai", "azure"] = "openai"
+    # azure = Azure OpenAI (GENERATION_MODEL names the deployment), bedrock = the Converse API (IAM).
+    llm_provider: Literal["openai", "azure", "bedrock"] = "openai"
     generation_model: str = "gpt-4o-mini"
     # The whole call, its one retry included (adapters/openai_client.py: RetryBudget).
     llm_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
     # Azure OpenAI, for LLM_PROVIDER=azure and EMBEDDING_PROVIDER=azure (the key is OPENAI_API_KEY).
     azure_openai_endpoint: str | None = None
     openai_api_version: str = "2024-10-21"
+    # bedrock-runtime elsewhere than the region's endpoint (LLM and embedder): a VPC endpoint, a test server.
+    bedrock_endpoint_url: str | None = None
 
     # --- behaviour --------------------------------------------------------------------------------
     long_term_memory: bool = True
@@ -105,13 +107,14 @@ class Settings(BaseSettings):
         if uses_azure and not self.azure_openai_endpoint:
             raise ValueError("Azure OpenAI needs AZURE_OPENAI_ENDPOINT (https://<resource>.openai.azure.com)")
         if self.llm_provider != "openai" and "generation_model" not in self.model_fields_set:
-            # The OpenAI default names no Azure deployment: say so now, not at the first extraction.
+            # The OpenAI default names no Azure deployment and no Bedrock model: say so now, not at the
+            # first extraction.
             raise ValueError(f"LLM_PROVIDER={self.llm_provider} needs GENERATION_MODEL")
         return self
 
     @property
     def llm_enabled(self) -> bool:
-        """OpenAI-compatible: on when a key is set. Azure: on (its key is checked above)."""
+        """OpenAI-compatible: on when a key is set. Azure (key checked above) and Bedrock (IAM): on."""
         return self.llm_provider != "openai" or bool(self.openai_api_key)
 
     @property

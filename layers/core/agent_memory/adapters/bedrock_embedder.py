@@ -11,34 +11,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from agent_memory.adapters.bedrock_runtime import describe_bedrock_error, make_bedrock_runtime_client
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError
 
 _ALLOWED_DIMENSIONS = (256, 512, 1024)
 _MAX_CONCURRENT_CALLS = 4
-
-
-def make_bedrock_runtime_client(region: str, timeout_seconds: float) -> Any:
-    """A bedrock-runtime client whose worst case (two attempts, each with half the budget) stays near
-    `timeout_seconds`. Titan answers in well under a second, so half the budget is still generous.
-
-    boto3 is imported here, not at module import, to keep it off the cold start of functions that
-    embed locally or not at all.
-    """
-    try:
-        import boto3
-        from botocore.config import Config
-    except ImportError as exc:
-        raise ConfigurationError(
-            "EMBEDDING_PROVIDER=bedrock needs boto3 (the `aws` extra)", dependency="embedder"
-        ) from exc
-
-    config = Config(
-        connect_timeout=min(2.0, timeout_seconds / 4),
-        read_timeout=timeout_seconds / 2,
-        retries={"mode": "standard", "total_max_attempts": 2},
-        max_pool_connections=_MAX_CONCURRENT_CALLS * 2,
-    )
-    return boto3.client("bedrock-runtime", region_name=region, config=config)
 
 
 class BedrockEmbedder:
@@ -55,6 +32,7 @@ class BedrockEmbedder:
         dimensions: int = 1024,
         region: str = "us-east-1",
         timeout_seconds: float = 10.0,
+        endpoint_url: str | None = None,
         client: Any = None,
     ) -> None:
         if dimensions not in _ALLOWED_DIMENSIONS:
@@ -63,7 +41,9 @@ class BedrockEmbedder:
             )
         self.model = model
         self.dimensions = dimensions
-        self._client = client or make_bedrock_runtime_client(region, timeout_seconds)
+        self._client = client or make_bedrock_runtime_client(
+            region, timeout_seconds, endpoint_url=endpoint_url, max_pool_connections=_MAX_CONCURRENT_CALLS * 2
+        )
         from botocore.exceptions import BotoCoreError, ClientError  # present: boto3 needs botocore
 
         self._vendor_errors = (BotoCoreError, ClientError)
@@ -85,17 +65,10 @@ class BedrockEmbedder:
             )
             vector = json.loads(response["body"].read())["embedding"]
         except self._vendor_errors as exc:
-            raise DependencyUnavailableError("embedder", f"bedrock {_describe(exc)}") from exc
+            raise DependencyUnavailableError("embedder", f"bedrock {describe_bedrock_error(exc)}") from exc
         except (KeyError, TypeError, ValueError) as exc:
             raise DependencyUnavailableError("embedder", f"malformed bedrock response: {exc!r}") from exc
         if not isinstance(vector, list) or len(vector) != self.dimensions:
             raise DependencyUnavailableError("embedder", "bedrock returned a vector of the wrong size")
         return [float(x) for x in vector]
 
-
-def _describe(exc: Exception) -> str:
-    """`ValidationException: <message>` for service errors; the class name and text otherwise."""
-    error = getattr(exc, "response", {}).get("Error", {})
-    if error:
-        return f"{error.get('Code', 'Error')}: {error.get('Message', '')}"[:300]
-    return f"{type(exc).__name__}: {exc}"[:300]

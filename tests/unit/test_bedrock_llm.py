@@ -71,3 +71,19 @@ def stubber_json_instruction() -> str:
     from agent_memory.adapters import bedrock_llm
 
     return bedrock_llm._JSON_INSTRUCTION
+
+
+def test_boto3_is_imported_at_the_first_call_not_when_the_adapter_is_built():
+    import subprocess
+    import sys
+
+    code = """if True:
+        import sys
+        from agent_memory.adapters.bedrock_llm import BedrockLanguageModel
+        llm = BedrockLanguageModel(model="m", endpoint_url="http://127.0.0.1:9")
+        print("boto3" in sys.modules)
+        llm._bedrock()
+        print("boto3" in sys.modules)
+    """
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.split() == ["False", "True"]

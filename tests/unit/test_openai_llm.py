@@ -201,3 +201,23 @@ def test_a_rate_limit_is_retried_once_with_the_sdk_and_then_reported():
     with pytest.raises(DependencyUnavailableError, match="HTTP 429: slow down"):
         llm.complete(USER)
     assert len(bodies) == 2
+
+
+def test_the_sdk_is_imported_at_the_first_call_not_when_the_adapter_is_built():
+    # In a fresh interpreter (this one has imported openai already): the container builds the adapter
+    # with the working-memory service, so a request that never calls the LLM must not pay for the SDK.
+    import subprocess
+    import sys
+
+    code = """if True:
+        import sys
+        from agent_memory.adapters.openai_embedder import OpenAIEmbedder
+        from agent_memory.adapters.openai_llm import OpenAILanguageModel
+        llm = OpenAILanguageModel(api_key="k", base_url="http://127.0.0.1:9/v1")
+        OpenAIEmbedder(api_key="k", dimensions=8)
+        print("openai" in sys.modules)
+        llm._client.get()
+        print("openai" in sys.modules)
+    """
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.split() == ["False", "True"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,18 +38,22 @@ class BedrockLanguageModel:
     ) -> None:
         self.model = model
         self._timeout_seconds = timeout_seconds
-        self._client = client or make_bedrock_runtime_client(
-            region, timeout_seconds, endpoint_url=endpoint_url, dependency="llm"
-        )
-        from botocore.exceptions import (  # present: boto3 needs botocore
-            BotoCoreError,
-            ClientError,
-            ConnectTimeoutError,
-            ReadTimeoutError,
-        )
+        self._region = region
+        self._endpoint_url = endpoint_url
+        self._client = client
+        self._lock = threading.Lock()
 
-        self._timeouts = (ConnectTimeoutError, ReadTimeoutError)
-        self._vendor_errors = (BotoCoreError, ClientError)
+    def _bedrock(self) -> Any:
+        """The client, built on the first call: importing boto3 and building a client takes a few hundred
+        ms, which a cold request that never calls the LLM should not pay (the container builds the
+        adapter with the working-memory service)."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = make_bedrock_runtime_client(
+                        self._region, self._timeout_seconds, endpoint_url=self._endpoint_url, dependency="llm"
+                    )
+        return self._client
 
     def complete(
         self, messages: Sequence[ChatMessage], *, json_mode: bool = False, max_tokens: int | None = None
@@ -67,11 +72,14 @@ class BedrockLanguageModel:
             request["system"] = system
         if max_tokens is not None:
             request["inferenceConfig"] = {"maxTokens": max_tokens}
+        client = self._bedrock()
+        from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+
         try:
-            response = self._client.converse(**request)
-        except self._timeouts as exc:
+            response = client.converse(**request)
+        except (ConnectTimeoutError, ReadTimeoutError) as exc:
             raise DependencyUnavailableError("llm", f"timed out after {self._timeout_seconds:g}s") from exc
-        except self._vendor_errors as exc:
+        except (BotoCoreError, ClientError) as exc:
             raise DependencyUnavailableError("llm", f"bedrock {_status(exc)}{describe_bedrock_error(exc)}") from exc
         try:
             blocks = response["output"]["message"]["content"]

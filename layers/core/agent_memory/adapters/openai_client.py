@@ -3,12 +3,15 @@
 `make_openai_client` builds an `OpenAI` client (any OpenAI-compatible base URL: OpenAI, vLLM, Ollama, a
 LiteLLM proxy) or an `AzureOpenAI` one, whose own retries stay inside the call's timeout
 (`RetryBudget`); `openai_errors` turns every SDK failure into `DependencyUnavailableError`. `openai` is
-imported inside these functions, never at module import, so a cold start that needs no LLM loads no SDK.
+imported inside these functions, never at module import, and `LazyOpenAIClient` defers even that to the
+first call: importing the SDK takes about half a second, which a request that never calls the LLM (the
+adapter is built with the working-memory service) should not pay on a cold start.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -97,6 +100,22 @@ def make_openai_client(
     if azure is not None:
         return openai.AzureOpenAI(azure_endpoint=azure.endpoint, api_version=azure.api_version, **common)
     return openai.OpenAI(base_url=base_url, **common)
+
+
+class LazyOpenAIClient:
+    """`make_openai_client(**options)`, built on the first `get()` (once, whichever thread asks first)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = make_openai_client(**self._options)
+        return self._client
 
 
 def refuse_unaffordable_retry(max_pause: float) -> Callable[[Any], None]:

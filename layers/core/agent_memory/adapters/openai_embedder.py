@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agent_memory.adapters.openai_client import AzureOpenAITarget, make_openai_client, openai_errors
+from agent_memory.adapters.openai_client import AzureOpenAITarget, LazyOpenAIClient, openai_errors
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError
 
 # OpenAI accepts at most 2048 inputs and ~300k tokens per request; the character cap keeps a batch
@@ -49,7 +49,7 @@ class OpenAIEmbedder:
         # what the answer is checked against.
         self._requested_dimensions = dimensions if model.startswith("text-embedding-3") else None
         self._timeout_seconds = timeout_seconds
-        self._client = make_openai_client(
+        self._client = LazyOpenAIClient(
             api_key=api_key,
             base_url=base_url,
             timeout_seconds=timeout_seconds,
@@ -71,9 +71,10 @@ class OpenAIEmbedder:
         options: dict[str, Any] = {}
         if self._requested_dimensions is not None:
             options["dimensions"] = self._requested_dimensions
+        client = self._client.get()
         with openai_errors("embedder", self._timeout_seconds):
             # "float": without it the SDK asks for base64 and decodes it, which compatible servers vary on.
-            response = self._client.embeddings.create(
+            response = client.embeddings.create(
                 model=self.model, input=texts, encoding_format="float", **options
             )
         try:

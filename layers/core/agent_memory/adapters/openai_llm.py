@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agent_memory.adapters.openai_client import AzureOpenAITarget, make_openai_client, openai_errors
+from agent_memory.adapters.openai_client import AzureOpenAITarget, LazyOpenAIClient, openai_errors
 from agent_memory.domain.errors import DependencyUnavailableError
 from agent_memory.ports import ChatMessage, Completion
 
@@ -30,7 +30,7 @@ class OpenAILanguageModel:
     ) -> None:
         self.model = model
         self._timeout_seconds = timeout_seconds
-        self._client = make_openai_client(
+        self._client = LazyOpenAIClient(
             api_key=api_key,
             base_url=base_url,
             timeout_seconds=timeout_seconds,
@@ -52,8 +52,9 @@ class OpenAILanguageModel:
             options["response_format"] = {"type": "json_object"}
         if max_tokens is not None:
             options["max_tokens"] = max_tokens
+        client = self._client.get()
         with openai_errors("llm", self._timeout_seconds):
-            response = self._client.chat.completions.create(
+            response = client.chat.completions.create(
                 model=self.model,
                 messages=[{"role": m.role, "content": m.content} for m in messages],
                 **options,

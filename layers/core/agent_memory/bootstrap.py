@@ -233,7 +233,9 @@ class Container:
         from agent_memory.services.extraction import ExtractionService
 
         if self.language_model is None or not self.settings.long_term_memory:
-            raise FeatureDisabledError("extraction needs an LLM (OPENAI_API_KEY) and long-term memory")
+            raise FeatureDisabledError(
+                "extraction needs an LLM (OPENAI_API_KEY, or LLM_PROVIDER=azure|bedrock) and long-term memory"
+            )
         updater = None
         if self.settings.knowledge_updates:
             from agent_memory.services.knowledge_updates import KnowledgeUpdater

@@ -174,7 +174,7 @@ def _worker(args: argparse.Namespace) -> int:
     worker = container.task_worker()
     if worker is None:
         reason = "the queue is SQS (ExtractionFunction consumes it)" if container.settings.sqs_queue_url else (
-            "background tasks are off (they need OPENAI_API_KEY and LONG_TERM_MEMORY)"
+            "background tasks are off (they need an LLM, OPENAI_API_KEY or LLM_PROVIDER, and LONG_TERM_MEMORY)"
         )
         return _fail(f"nothing to work: {reason}")
     stop = threading.Event()

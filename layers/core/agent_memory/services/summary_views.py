@@ -186,7 +186,7 @@ class SummaryViewService:
     # --- helpers ----------------------------------------------------------------------------------
     def _need_llm(self) -> LanguageModel:
         if self._llm is None:
-            raise FeatureDisabledError("summary views need an LLM (OPENAI_API_KEY)")
+            raise FeatureDisabledError("summary views need an LLM (OPENAI_API_KEY, or LLM_PROVIDER=azure|bedrock)")
         return self._llm
 
     def _put_task(self, tenant: str, task: Task) -> None:

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     default_context_window: int = Field(default=16000, gt=0)
     max_future_timestamp_seconds: int = Field(default=300, ge=0)
     deduplication_distance_threshold: float = Field(default=0.35, ge=0, le=2)
-    # Messages before a session message that are indexed with it (0 = none); see services/long_term.py.
+    # Messages before a session message that are indexed with it (0 = none); see services/conversation_context.py.
     message_context_window: int = Field(default=2, ge=0, le=10)
     # Hybrid search lifts results dated in a period the query names ("in July 2023").
     hybrid_time_match: bool = True

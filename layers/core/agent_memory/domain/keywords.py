@@ -20,7 +20,7 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 _PHRASE = re.compile(r'"([^"]*)"')
 
 # Keyword relevance: a record's own words count this many times its conversation context's (by term
-# frequency, see `body_values`). See services/long_term.py.
+# frequency, see `body_values`). See services/conversation_context.py.
 KEYWORD_TEXT_OVER_CONTEXT = 2.0
 _TEXT_REPEATS = int(KEYWORD_TEXT_OVER_CONTEXT)
 assert _TEXT_REPEATS == KEYWORD_TEXT_OVER_CONTEXT, "the text weight is a repetition count"

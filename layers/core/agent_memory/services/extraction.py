@@ -161,7 +161,7 @@ class ExtractionService:
         and name it in `extracted_from`; then the source is marked extracted. A record deleted or
         extracted meanwhile is skipped, so a duplicate delivery changes nothing."""
         sources = [
-            r for r in self._long_term.store.get(task.tenant, task.record_ids)
+            r for r in self._long_term.get_many(task.tenant, task.record_ids)
             if r.discrete_memory_extracted == "f" and r.extraction_strategy != "summary"
         ]
         if not sources:

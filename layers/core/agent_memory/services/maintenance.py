@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ConfigDict, Field
 
-from agent_memory.domain.filters import SearchFilters, SearchQuery
+from agent_memory.domain.filters import SearchFilters
 from agent_memory.domain.models import DomainModel, MemoryRecordResult, MemoryTypeEnum
 from agent_memory.domain.search import RecencyWeights, recency_score
 from agent_memory.domain.validation import Count
@@ -57,8 +57,7 @@ def iter_scope(service: LongTermService, tenant: str, scope: Scope, limit: int) 
     offset = 0
     while offset < limit:
         size = min(PAGE, limit - offset)
-        query = SearchQuery(tenant=tenant, mode="list", filters=scope.filters(), limit=size, offset=offset)
-        page, _ = service.store.search(query)
+        page, _ = service.listing(tenant, scope.filters(), limit=size, offset=offset)
         yield from page
         if len(page) < size:
             return
@@ -124,7 +123,7 @@ def compact(service: LongTermService, tenant: str, scope: Scope, *, limit: int =
     service.delete(tenant, doomed)
     gone = set(doomed)
     service.merge_near_duplicates(tenant, [r for r in records if r.id not in gone], COMPACTION_DISTANCE)
-    _, total = service.store.search(SearchQuery(tenant=tenant, mode="list", filters=scope.filters(), limit=1))
+    _, total = service.listing(tenant, scope.filters(), limit=1)
     return total
 
 

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,10 +26,10 @@ from typing import Any
 import httpx
 from tests.fixtures.openai_stub import OpenAIStub, _make_handler
 from tests.fixtures.redis_process import free_port
+from tests.fixtures.serve_process import AGENT_MEMORY, ServeDidNotStart, wait_until_healthy
 
 from bench._report import machine, percentiles, table, write_json
 
-AGENT_MEMORY = Path(sys.executable).with_name("agent-memory")
 FACT = {"memories": [{"type": "semantic", "text": "User drinks green tea every morning", "topics": ["tea"]}]}
 
 
@@ -41,15 +40,12 @@ def _serve(data_dir: Path, llm_url: str) -> tuple[str, subprocess.Popen[bytes]]:
     process = subprocess.Popen([str(AGENT_MEMORY), "serve", "--port", str(port)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                return base, process
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("agent-memory serve did not start")
+    try:
+        wait_until_healthy(base, process)
+    except ServeDidNotStart:
+        process.kill()
+        raise
+    return base, process
 
 
 def run(runs: int = 40) -> dict[str, Any]:

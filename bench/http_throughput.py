@@ -24,18 +24,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 from tests.fixtures.redis_process import free_port, running_redis_server
+from tests.fixtures.serve_process import AGENT_MEMORY, ServeDidNotStart, wait_until_healthy
 
 from bench._report import machine, table, write_json
 
 SESSION = "bench-session"
 ROUTES = {"health": "/v1/health", "working_memory_get": f"/v1/working-memory/{SESSION}"}
-AGENT_MEMORY = Path(sys.executable).with_name("agent-memory")
 
 
 def _wrk(url: str, *, seconds: int, connections: int, pin: bool) -> float:
@@ -64,15 +63,12 @@ def _serve(redis_url: str, data_dir: str, workers: int, pin: bool) -> tuple[subp
         preexec_fn=(lambda: os.sched_setaffinity(0, {0})) if pin else None,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("agent-memory serve did not start within 30 s")
+    try:
+        wait_until_healthy(base, process)
+    except ServeDidNotStart as exc:
+        process.kill()
+        raise SystemExit(str(exc)) from None
+    return process, base
 
 
 def run(

@@ -280,8 +280,8 @@ def measure_http(base_url: str, queries: Queries) -> dict[str, Any]:
 @contextmanager
 def served(data_dir: Path) -> Iterator[str]:
     """`agent-memory serve` on a free loopback port over `data_dir`; yields its base URL, stops it on exit."""
-    import httpx
     from tests.fixtures.redis_process import free_port
+    from tests.fixtures.serve_process import wait_until_healthy
 
     port = free_port()
     # Embedded backends only, whatever this shell has configured.
@@ -291,18 +291,7 @@ def served(data_dir: Path) -> Iterator[str]:
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"agent-memory serve exited: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("agent-memory serve did not answer /v1/health within 120 s")
-            time.sleep(0.2)
+        wait_until_healthy(url, process, timeout_seconds=120)
         yield url
     finally:
         process.send_signal(signal.SIGINT)

@@ -10,8 +10,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,8 +18,7 @@ import httpx
 import pytest
 
 from tests.fixtures.redis_process import free_port
-
-AGENT_MEMORY = Path(sys.executable).with_name("agent-memory")
+from tests.fixtures.serve_process import AGENT_MEMORY, ServeDidNotStart, wait_until_healthy
 
 
 @contextmanager
@@ -38,19 +35,10 @@ def serving(data_dir: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else ""
-                pytest.fail(f"serve exited with {process.returncode}:\n{output}")
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("serve did not answer /v1/health within 30 s")
-            time.sleep(0.1)
+        try:
+            wait_until_healthy(base, process)
+        except ServeDidNotStart as exc:
+            pytest.fail(str(exc))
         yield base, process
     finally:
         if process.poll() is None:

@@ -12,14 +12,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.fixtures.redis_process import free_port
+from tests.fixtures.serve_process import ServeDidNotStart, wait_until_healthy
 
 
 @contextmanager
@@ -33,17 +34,12 @@ def _serve(data_dir: Path, workers: int = 1) -> Iterator[httpx.Client]:
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, process.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
-                try:
-                    if client.get("/v1/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "agent-memory serve did not start"
-                time.sleep(0.1)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_healthy(base, process, timeout_seconds=60)
+        except ServeDidNotStart as exc:
+            pytest.fail(str(exc))
+        with httpx.Client(base_url=base, timeout=30) as client:
             yield client
     finally:
         process.send_signal(signal.SIGINT)

@@ -62,14 +62,20 @@ class Container:
 
     # --- adapters ---------------------------------------------------------------------------------
     @cached_property
+    def _redis_client(self) -> Any:
+        """One client (one connection pool) for every Redis-backed adapter of the process."""
+        from agent_memory.adapters._redis import redis_client
+
+        assert self.settings.redis_url
+        return redis_client(self.settings.redis_url, timeout_seconds=self.settings.redis_timeout_seconds)
+
+    @cached_property
     def working_memory_store(self) -> WorkingMemoryStore:
         s = self.settings
         if s.redis_url:
             from agent_memory.adapters.redis_working_memory import RedisWorkingMemoryStore
 
-            return RedisWorkingMemoryStore.from_url(
-                s.redis_url, timeout_seconds=s.redis_timeout_seconds, key_prefix=s.redis_key_prefix
-            )
+            return RedisWorkingMemoryStore(self._redis_client, key_prefix=s.redis_key_prefix)
         from agent_memory.adapters.sqlite_working_memory import SqliteWorkingMemoryStore
 
         s.data_dir.mkdir(parents=True, exist_ok=True)
@@ -166,9 +172,7 @@ class Container:
         if s.redis_url:
             from agent_memory.adapters.redis_documents import RedisDocumentStore
 
-            return RedisDocumentStore.from_url(
-                s.redis_url, timeout_seconds=s.redis_timeout_seconds, key_prefix=s.redis_key_prefix
-            )
+            return RedisDocumentStore(self._redis_client, key_prefix=s.redis_key_prefix)
         from agent_memory.adapters.sqlite_documents import SqliteDocumentStore
 
         s.data_dir.mkdir(parents=True, exist_ok=True)

@@ -508,6 +508,19 @@ class OpenSearchLongTermStore:
         vectors: Sequence[Sequence[float]],
         contexts: Sequence[str | None] | None = None,
     ) -> None:
+        latest = self._prepared(records, vectors, contexts)
+        stale: list[str] = []
+        if self._serverless and latest:
+            stale = [hit["_id"] for hit in self._hits_by_ids(tenant, list(latest))]
+        self._write(tenant, [self._document(tenant, r, v, c) for r, v, c in latest.values()], stale)
+
+    def _prepared(
+        self,
+        records: Sequence[MemoryRecord],
+        vectors: Sequence[Sequence[float]],
+        contexts: Sequence[str | None] | None,
+    ) -> dict[str, tuple[MemoryRecord, list[float], str | None]]:
+        """The batch by id (the last version of a repeated id wins), vectors checked, before any write."""
         if len(records) != len(vectors) or (contexts is not None and len(contexts) != len(records)):
             raise ValueError(f"{len(records)} records but {len(vectors)} vectors / contexts")
         given = contexts if contexts is not None else [None] * len(records)
@@ -517,10 +530,7 @@ class OpenSearchLongTermStore:
         }
         for _, vector, _ in latest.values():
             self._check_dims(len(vector), "vector to store")
-        stale: list[str] = []
-        if self._serverless and latest:
-            stale = [hit["_id"] for hit in self._hits_by_ids(tenant, list(latest))]
-        self._write(tenant, [self._document(tenant, r, v, c) for r, v, c in latest.values()], stale)
+        return latest
 
     def upsert_unique(
         self,
@@ -535,15 +545,7 @@ class OpenSearchLongTermStore:
         On Serverless (no custom `_id`, no refresh) it is a look-then-write: writers racing within the
         collection's refresh interval (seconds) can each store the same content once.
         """
-        if len(records) != len(vectors) or (contexts is not None and len(contexts) != len(records)):
-            raise ValueError(f"{len(records)} records but {len(vectors)} vectors / contexts")
-        given = contexts if contexts is not None else [None] * len(records)
-        latest = {
-            record.id: (record, _at_most_unit(vector), context)
-            for record, vector, context in zip(records, vectors, given, strict=True)
-        }
-        for _, vector, _ in latest.values():
-            self._check_dims(len(vector), "vector to store")
+        latest = self._prepared(records, vectors, contexts)
         answer: dict[str, str] = {}
         kept: dict[str, str] = {}  # memory_hash -> id kept, within this batch
         claimed: list[tuple[str, tuple[int, int]]] = []  # (hash, token) of claims this call holds

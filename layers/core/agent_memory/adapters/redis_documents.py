@@ -8,10 +8,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import redis
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
+from agent_memory.adapters._redis import redis_client
 from agent_memory.domain import keys
 from agent_memory.domain.errors import DependencyUnavailableError
 
@@ -28,14 +27,7 @@ class RedisDocumentStore:
         cls, url: str, *, timeout_seconds: float = 1.0, key_prefix: str = keys.DEFAULT_PREFIX
     ) -> RedisDocumentStore:
         """A client configured as the working-memory store's (timeouts, one retry, health checks)."""
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout_seconds,
-            socket_connect_timeout=timeout_seconds,
-            retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
-            health_check_interval=30,
-            decode_responses=True,
-        )
+        client = redis_client(url, timeout_seconds=timeout_seconds)
         return cls(client, key_prefix=key_prefix)
 
     def close(self) -> None:

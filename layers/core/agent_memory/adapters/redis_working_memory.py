@@ -36,10 +36,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import redis
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
+from agent_memory.adapters._redis import redis_client
 from agent_memory.domain import keys
 from agent_memory.domain.errors import ConflictError, DependencyUnavailableError, InvalidInputError
 from agent_memory.domain.models import (
@@ -233,20 +232,8 @@ class RedisWorkingMemoryStore:
     def from_url(
         cls, url: str, *, timeout_seconds: float = 1.0, key_prefix: str = keys.DEFAULT_PREFIX
     ) -> RedisWorkingMemoryStore:
-        """Build a client from `redis://` or `rediss://` (TLS) URL; credentials come from the URL.
-
-        Each attempt is bounded by `timeout_seconds` to connect and to read; one retry after a short
-        backoff covers a connection that went stale while a Lambda sandbox was frozen, and the
-        periodic health check finds such connections before a command is sent on them.
-        """
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout_seconds,
-            socket_connect_timeout=timeout_seconds,
-            retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
-            health_check_interval=30,
-            decode_responses=True,
-        )
+        """A store on its own client (`_redis.redis_client`: timeouts, one retry, health checks)."""
+        client = redis_client(url, timeout_seconds=timeout_seconds)
         return cls(client, key_prefix=key_prefix)
 
     # -- port -------------------------------------------------------------------------------------

@@ -7,6 +7,9 @@
     ├── ConflictError            409  the write lost a race it cannot retry
     ├── PayloadTooLargeError     413  over a documented size or count limit
     ├── FeatureDisabledError     400  the feature needs configuration that is absent (e.g. no LLM)
+    ├── AuthenticationError      401  no credential, or one that is unknown, expired or revoked
+    ├── PermissionDeniedError    403  a valid credential that may not do this (scope, another tenant)
+    ├── RateLimitedError         429  over a rate limit; `limit` names it, `retry_after` says when to retry
     └── DependencyUnavailableError  503  Redis, OpenSearch, the embedder or the LLM failed or timed out
         ├── ConfigurationError      503  a dependency is misconfigured (e.g. embedding dimension mismatch)
         └── StructuredOutputError   503  the LLM answered, but never with valid structured output
@@ -45,6 +48,23 @@ class PayloadTooLargeError(AgentMemoryError):
 
 class FeatureDisabledError(AgentMemoryError):
     pass
+
+
+class AuthenticationError(AgentMemoryError):
+    pass
+
+
+class PermissionDeniedError(AgentMemoryError):
+    pass
+
+
+class RateLimitedError(AgentMemoryError):
+    """Over the rate limit named `limit`; a retry after `retry_after` seconds can succeed."""
+
+    def __init__(self, limit: str, retry_after: float, detail: str | None = None) -> None:
+        super().__init__(detail or f"rate limit exceeded: {limit}; retry after {retry_after:.3g} s")
+        self.limit = limit
+        self.retry_after = retry_after
 
 
 class DependencyUnavailableError(AgentMemoryError):

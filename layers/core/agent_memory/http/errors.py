@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -21,12 +22,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent_memory.domain.errors import (
     AgentMemoryError,
+    AuthenticationError,
     ConflictError,
     DependencyUnavailableError,
     FeatureDisabledError,
     InvalidInputError,
     NotFoundError,
     PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitedError,
     UnprocessableError,
 )
 from agent_memory.http.schemas import ErrorResponse
@@ -38,9 +42,12 @@ STATUS_BY_ERROR: tuple[tuple[type[AgentMemoryError], int], ...] = (
     (UnprocessableError, 422),
     (InvalidInputError, 400),
     (FeatureDisabledError, 400),
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
     (PayloadTooLargeError, 413),
+    (RateLimitedError, 429),
     (DependencyUnavailableError, 503),
 )
 
@@ -56,7 +63,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AgentMemoryError)
     async def _domain_error(_: Request, exc: AgentMemoryError) -> JSONResponse:
         status = status_for(exc)
-        headers = {"Retry-After": "1"} if status == 503 else None
+        headers = _headers_for(exc, status)
         if status >= 500:
             logger.warning("dependency failure: %s", exc.detail)
         if status == 422:  # every 422 has FastAPI's list shape, as the OpenAPI document says
@@ -80,6 +87,16 @@ def install_error_handlers(app: FastAPI) -> None:
         # Starlette re-raises after this answer, so servers still see the error; the log says where.
         logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+
+def _headers_for(error: AgentMemoryError, status: int) -> dict[str, str] | None:
+    if isinstance(error, RateLimitedError):
+        return {"Retry-After": str(max(1, math.ceil(error.retry_after)))}
+    if status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if status == 503:
+        return {"Retry-After": "1"}
+    return None
 
 
 def _allowed_methods(request: Request) -> list[str]:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         Embedder,
         LanguageModel,
         LongTermStore,
+        RateLimiter,
         TaskQueue,
         WorkingMemoryStore,
     )
@@ -46,6 +47,7 @@ class Container:
         embedder: Embedder | None = None,
         language_model: LanguageModel | None = _UNSET,
         task_queue: TaskQueue | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings or get_settings()
         overrides = {
@@ -53,6 +55,7 @@ class Container:
             "long_term_store": long_term_store,
             "embedder": embedder,
             "task_queue": task_queue,
+            "rate_limiter": rate_limiter,
         }
         for name, value in overrides.items():
             if value is not None:
@@ -177,6 +180,18 @@ class Container:
 
         s.data_dir.mkdir(parents=True, exist_ok=True)
         return SqliteDocumentStore(s.data_dir / "documents.sqlite3")
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """Per-principal token buckets: in Redis when REDIS_URL is set (shared by every instance), else
+        in this process (`agent-memory serve --workers N` then allows N times the rate)."""
+        if self.settings.redis_url:
+            from agent_memory.adapters.redis_rate_limiter import RedisRateLimiter
+
+            return RedisRateLimiter(self._redis_client, key_prefix=self.settings.redis_key_prefix)
+        from agent_memory.adapters.memory_rate_limiter import InProcessRateLimiter
+
+        return InProcessRateLimiter()
 
     @cached_property
     def task_queue(self) -> TaskQueue:

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent_memory.domain.rate_limit import RateLimit
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
@@ -92,6 +94,10 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=100_000, gt=0)
     max_memory_text_chars: int = Field(default=20_000, gt=0)
     max_memories_per_request: int = Field(default=200, gt=0)
+    # Token bucket per principal (http/rate_limit.py): sustained requests per second and burst; 0 = off.
+    # Unset, they are on with auth and off without it (local benches and fuzzing run unlimited).
+    rate_limit_per_second: float = Field(default=20.0, ge=0, allow_inf_nan=False)
+    rate_limit_burst: int = Field(default=40, ge=0)
 
     # --- tenancy ----------------------------------------------------------------------------------
     auth_mode: Literal["disabled"] = "disabled"
@@ -111,6 +117,16 @@ class Settings(BaseSettings):
             # first extraction.
             raise ValueError(f"LLM_PROVIDER={self.llm_provider} needs GENERATION_MODEL")
         return self
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The per-principal limit, or None when off: either setting 0, or auth disabled and neither set."""
+        explicit = {"rate_limit_per_second", "rate_limit_burst"} & self.model_fields_set
+        if self.auth_mode == "disabled" and not explicit:
+            return None
+        if not self.rate_limit_per_second or not self.rate_limit_burst:
+            return None
+        return RateLimit(per_second=self.rate_limit_per_second, burst=self.rate_limit_burst)
 
     @property
     def llm_enabled(self) -> bool:

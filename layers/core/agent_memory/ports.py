@@ -22,6 +22,7 @@ from agent_memory.domain.models import (
     SessionPage,
     WorkingMemory,
 )
+from agent_memory.domain.rate_limit import RateDecision, RateLimit
 from agent_memory.domain.search import Candidates
 from agent_memory.domain.tasks import AnyTask
 
@@ -258,6 +259,18 @@ class TaskLeases(Protocol):
         """Block until something may be due (or `timeout` seconds): an idle worker's pause between polls."""
 
 
+class RateLimiter(Protocol):
+    """Token buckets by name (Redis on AWS, shared by every instance; in-process locally).
+
+    `blocking` says whether `acquire` does I/O (the HTTP layer then runs it off the event loop)."""
+
+    blocking: bool
+
+    def acquire(self, tenant: str, subject: str, limit: RateLimit) -> RateDecision:
+        """Take one token from the bucket of `subject` in `tenant`; DependencyUnavailableError when the
+        limiter's store fails."""
+
+
 __all__ = [
     "CandidateSource",
     "ChatMessage",
@@ -268,6 +281,7 @@ __all__ = [
     "LanguageModel",
     "LongTermStore",
     "MemoryMessage",
+    "RateLimiter",
     "TaskLeases",
     "TaskQueue",
     "WorkingMemoryStore",

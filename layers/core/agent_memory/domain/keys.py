@@ -12,6 +12,7 @@ Layout (``am`` is the configurable prefix, ``<x>`` a percent-encoded component, 
     am:wmidx:{<tenant>}:sid:<session>                 ZSET  sessions with one session id (for `resolve`)
     am:doc:{<tenant>}:<kind>:<id>                     STRING a small JSON document (summary view, result, task)
     am:docidx:{<tenant>}:<kind>                       SET   ids of the documents of one kind
+    am:rl:{<tenant>}:<subject>                        HASH  a caller's rate-limit token bucket (t, ts)
 
 Why this shape:
 - Every key of a tenant (its sessions and its indexes) shares the tenant's hash tag, so each write
@@ -121,3 +122,8 @@ def document_key(prefix: str, tenant: str, kind: str, doc_id: str) -> str:
 
 def document_index_key(prefix: str, tenant: str, kind: str) -> str:
     return f"{prefix}:docidx:{{{_enc(tenant)}}}:{_enc(kind)}"
+
+
+def rate_limit_key(prefix: str, tenant: str, subject: str) -> str:
+    """The token bucket of one principal (`Principal.subject` within its tenant)."""
+    return f"{prefix}:rl:{{{_enc(tenant)}}}:{_enc(subject)}"

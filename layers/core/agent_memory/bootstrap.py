@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from agent_memory.adapters.openai_client import AzureOpenAITarget
     from agent_memory.domain.tasks import AnyTask
     from agent_memory.ports import (
+        ApiKeyStore,
         DocumentStore,
         Embedder,
         LanguageModel,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         TaskQueue,
         WorkingMemoryStore,
     )
+    from agent_memory.services.auth import Authenticator
     from agent_memory.services.extraction import ExtractionScheduler, ExtractionService
     from agent_memory.services.long_term import LongTermService
     from agent_memory.services.summary_views import SummaryViewService
@@ -210,6 +212,39 @@ class Container:
         s.data_dir.mkdir(parents=True, exist_ok=True)
         return SqliteTaskQueue(s.data_dir / "tasks.sqlite3", max_receives=s.task_max_receives)
 
+    @cached_property
+    def api_key_store(self) -> ApiKeyStore:
+        """API keys: the DynamoDB table API_KEYS_TABLE on AWS, else api_keys.sqlite3 beside the other files."""
+        s = self.settings
+        if s.api_keys_table:
+            from agent_memory.adapters.dynamodb_api_keys import DynamoDbApiKeyStore
+
+            return DynamoDbApiKeyStore(
+                s.api_keys_table,
+                region=s.aws_region,
+                endpoint_url=s.dynamodb_endpoint_url,
+                timeout_seconds=s.dynamodb_timeout_seconds,
+            )
+        from agent_memory.adapters.sqlite_api_keys import SqliteApiKeyStore
+
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        return SqliteApiKeyStore(s.data_dir / "api_keys.sqlite3")
+
+    @cached_property
+    def authenticator(self) -> Authenticator:
+        """Who each request is, by AUTH_MODE; the key store or the JWKS client is built only for its mode."""
+        from agent_memory.services.auth import ApiKeyService, Authenticator
+
+        s = self.settings
+        if s.auth_mode == "api_key":
+            return Authenticator("api_key", default_tenant=s.default_tenant, api_keys=ApiKeyService(self.api_key_store))
+        if s.auth_mode == "jwt":
+            from agent_memory.adapters.jwt_verifier import JwtVerifier
+
+            verifier = JwtVerifier.from_settings(s)
+            return Authenticator("jwt", default_tenant=s.default_tenant, tokens=verifier)
+        return Authenticator("disabled", default_tenant=s.default_tenant)
+
     # --- services ---------------------------------------------------------------------------------
     @cached_property
     def working_memory_service(self) -> WorkingMemoryService:
@@ -358,7 +393,7 @@ class Container:
 
         For a clean shutdown of a server process; Lambda never calls it (the sandbox keeps its clients).
         """
-        for name in ("working_memory_store", "long_term_store", "task_queue", "document_store"):
+        for name in ("working_memory_store", "long_term_store", "task_queue", "document_store", "api_key_store"):
             store = self.built(name)
             if store is not None and hasattr(store, "close"):
                 store.close()

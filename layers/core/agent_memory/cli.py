@@ -3,6 +3,7 @@
     agent-memory serve --port 8000 --data-dir ./memory [--workers 2]
     agent-memory invoke ApiFunction --event events/health.json
     agent-memory worker --data-dir ./memory       # works the embedded task queue until interrupted
+    agent-memory keys create --tenant acme --name ci   # an API key, printed once on the last line
 
 `invoke` stands in for `sam local invoke` on machines without Docker: same handler, same event files.
 """
@@ -142,7 +143,7 @@ def _init(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn  # only `serve` needs it; the Lambda layer does not ship it
 
-    problem = _check_startup()
+    problem = _check_auth_binding(args.host) or _check_startup()
     if problem:
         return _fail(problem)
     factory = "agent_memory.http.app:create_served_app"
@@ -158,6 +159,105 @@ def _serve(args: argparse.Namespace) -> int:
 
         uvicorn.run(create_served_app(), host=args.host, port=args.port)
     return 0
+
+
+def _check_auth_binding(host: str) -> str | None:
+    """AUTH_MODE=disabled makes every caller every tenant: allowed only where no one else can connect."""
+    import ipaddress
+
+    from pydantic import ValidationError
+
+    from agent_memory.config import get_settings
+
+    try:
+        mode = get_settings().auth_mode
+    except ValidationError as exc:
+        return f"invalid configuration: {exc}"
+    if mode != "disabled" or host == "localhost":
+        return None
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return None
+    return (
+        f"refusing to serve on {host} with AUTH_MODE=disabled: anyone who can reach it would have every "
+        "tenant's data. Bind to 127.0.0.1, or set AUTH_MODE=api_key (create a key with "
+        "`agent-memory keys create --tenant <t>`) or AUTH_MODE=jwt"
+    )
+
+
+def _keys(args: argparse.Namespace) -> int:
+    """`agent-memory keys create|list|revoke` against the store the settings select (SQLite or DynamoDB)."""
+    from pydantic import ValidationError
+
+    from agent_memory.domain.errors import AgentMemoryError
+
+    try:
+        from agent_memory.bootstrap import get_container
+        from agent_memory.services.auth import ApiKeyService
+
+        container = get_container()
+        keys = ApiKeyService(container.api_key_store)
+        try:
+            return int(args.keys_run(keys, args))
+        finally:
+            container.close()
+    except ValidationError as exc:
+        return _fail(f"invalid configuration: {exc}")
+    except AgentMemoryError as exc:
+        return _fail(exc.detail)
+
+
+def _keys_create(keys: Any, args: argparse.Namespace) -> int:
+    from agent_memory.domain.auth import DEFAULT_KEY_SCOPES
+
+    record, key = keys.create(
+        args.tenant, name=args.name or "", scopes=args.scope or DEFAULT_KEY_SCOPES, expires_in_days=args.expires_in_days
+    )
+    print(f"key_id: {record.key_id}")
+    print(f"tenant: {record.tenant}")
+    print(f"scopes: {' '.join(sorted(record.scopes))}")
+    print(f"expires: {_when(record.expires_at) or 'never'}")
+    print("the key (shown once, store it now):")
+    print(key)
+    return 0
+
+
+def _keys_list(keys: Any, args: argparse.Namespace) -> int:
+    rows = [
+        {
+            "key_id": k.key_id,
+            "name": k.name,
+            "tenant": k.tenant,
+            "scopes": sorted(k.scopes),
+            "created_at": _when(k.created_at),
+            "expires_at": _when(k.expires_at),
+            "last_used_at": _when(k.last_used_at),
+            "revoked_at": _when(k.revoked_at),
+        }
+        for k in keys.list_keys(args.tenant)
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print("key_id            tenant  name  scopes  created  expires  last_used  revoked")
+    for row in rows:
+        cells = [row["key_id"], row["tenant"], row["name"] or "-", ",".join(row["scopes"])]
+        cells += [row[k] or "-" for k in ("created_at", "expires_at", "last_used_at", "revoked_at")]
+        print("  ".join(cells))
+    return 0
+
+
+def _keys_revoke(keys: Any, args: argparse.Namespace) -> int:
+    record = keys.revoke(args.key_id)
+    print(f"revoked {record.key_id} (tenant {record.tenant}) at {_when(record.revoked_at)}")
+    return 0
+
+
+def _when(value: Any) -> str | None:
+    return value.isoformat(timespec="seconds").replace("+00:00", "Z") if value is not None else None
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -214,6 +314,30 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="work the embedded task queue (extraction) until interrupted")
     _add_data_dir(worker)
     worker.set_defaults(run=_worker)
+
+    keys = commands.add_parser("keys", help="create, list and revoke API keys (AUTH_MODE=api_key)")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_commands.add_parser("create", help="create a key; prints it alone on the last line, once")
+    create.add_argument("--tenant", required=True, help="the tenant the key acts for")
+    create.add_argument("--name", help="what the key is for (shown by `keys list`)")
+    create.add_argument(
+        "--scope",
+        action="append",
+        choices=["memory:read", "memory:write", "memory:admin"],
+        help="repeat for several (default memory:read and memory:write)",
+    )
+    create.add_argument("--expires-in-days", type=float, help="the key stops working after this many days")
+    create.set_defaults(keys_run=_keys_create)
+    listing = keys_commands.add_parser("list", help="list keys (never the key or its hash)")
+    listing.add_argument("--tenant", help="only this tenant's keys")
+    listing.add_argument("--json", action="store_true", help="as JSON")
+    listing.set_defaults(keys_run=_keys_list)
+    revoke = keys_commands.add_parser("revoke", help="revoke a key: the next request with it gets 401")
+    revoke.add_argument("key_id", help="the id `keys create` and `keys list` show")
+    revoke.set_defaults(keys_run=_keys_revoke)
+    for command in (create, listing, revoke):
+        _add_data_dir(command)
+    keys.set_defaults(run=_keys)
 
     invoke = commands.add_parser("invoke", help="invoke a Lambda handler in-process with an event")
     invoke.add_argument("function", choices=sorted(FUNCTIONS), help="SAM logical id of the function")

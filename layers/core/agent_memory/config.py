@@ -5,6 +5,7 @@ Every setting is documented in README's configuration table; keep the two in ste
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -100,8 +101,23 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=40, ge=0)
 
     # --- tenancy ----------------------------------------------------------------------------------
-    auth_mode: Literal["disabled"] = "disabled"
+    # disabled: every caller has every scope, in DEFAULT_TENANT (or the x-tenant-id it names); allowed
+    # only on a loopback server, never on Lambda. api_key: `agent-memory keys create`. jwt: OIDC/Cognito.
+    auth_mode: Literal["disabled", "api_key", "jwt"] = "disabled"
     default_tenant: str = "default"
+    # API keys on AWS: a DynamoDB table (unset = api_keys.sqlite3 under AGENT_MEMORY_DATA_DIR).
+    api_keys_table: str | None = None
+    dynamodb_endpoint_url: str | None = None  # moto, LocalStack or a VPC endpoint
+    dynamodb_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    # JWT: the issuer's JWKS (default <JWT_ISSUER>/.well-known/jwks.json), checked iss and aud, and the
+    # claim that names the caller's tenant.
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_tenant_claim: str = "tenant_id"
+    jwt_algorithms: list[Literal["RS256", "ES256"]] = Field(default=["RS256", "ES256"], min_length=1)
+    jwks_cache_seconds: int = Field(default=3600, ge=0, le=86_400)
+    jwks_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -116,7 +132,18 @@ class Settings(BaseSettings):
             # The OpenAI default names no Azure deployment and no Bedrock model: say so now, not at the
             # first extraction.
             raise ValueError(f"LLM_PROVIDER={self.llm_provider} needs GENERATION_MODEL")
+        if self.auth_mode == "jwt" and not (self.jwt_issuer or self.jwt_jwks_url):
+            raise ValueError("AUTH_MODE=jwt needs JWT_ISSUER (or JWT_JWKS_URL)")
+        if self.auth_mode == "disabled" and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+            # A deployed function has no loopback to hide behind: anyone with the URL would be every tenant.
+            raise ValueError("AUTH_MODE=disabled is refused on Lambda: set AUTH_MODE=api_key or jwt")
         return self
+
+    @property
+    def jwks_url(self) -> str | None:
+        if self.jwt_jwks_url:
+            return self.jwt_jwks_url
+        return f"{self.jwt_issuer.rstrip('/')}/.well-known/jwks.json" if self.jwt_issuer else None
 
     @property
     def rate_limit(self) -> RateLimit | None:

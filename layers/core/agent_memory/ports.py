@@ -11,6 +11,7 @@ from collections.abc import Hashable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from agent_memory.domain.api_keys import ApiKey
 from agent_memory.domain.filters import SearchQuery
 from agent_memory.domain.keywords import KeywordQuery
 from agent_memory.domain.models import (
@@ -271,7 +272,30 @@ class RateLimiter(Protocol):
         limiter's store fails."""
 
 
+class ApiKeyStore(Protocol):
+    """Hashed API keys by key id (SQLite locally, DynamoDB on AWS); never holds a key's secret.
+
+    `blocking` says whether `get` is network I/O (the HTTP layer then runs it off the event loop)."""
+
+    blocking: bool
+
+    def create(self, key: ApiKey) -> None:
+        """Store a new key; ConflictError if its id exists."""
+
+    def get(self, key_id: str) -> ApiKey | None: ...
+
+    def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
+        """Every key (of one tenant), oldest first."""
+
+    def revoke(self, key_id: str, when: datetime) -> ApiKey:
+        """Mark the key revoked (kept for the record); NotFoundError if there is no such key."""
+
+    def touch(self, key_id: str, when: datetime) -> None:
+        """Record a use of the key (`last_used_at`)."""
+
+
 __all__ = [
+    "ApiKeyStore",
     "CandidateSource",
     "ChatMessage",
     "ClaimedTask",

@@ -13,6 +13,7 @@ from agent_memory.http.blocking import BlockingRunner
 from agent_memory.http.body_limit import BodySizeLimit
 from agent_memory.http.errors import install_error_handlers
 from agent_memory.http.routers import health, long_term, prompt, summary_views, working_memory
+from agent_memory.http.security import install_security
 from agent_memory.services.task_worker import BackgroundWorker
 
 
@@ -36,6 +37,7 @@ def create_app(container: Container | None = None, *, inline_blocking_calls: boo
     app.include_router(long_term.router)
     app.include_router(prompt.router)
     app.include_router(summary_views.router)
+    install_security(app, app.state.container.settings.auth_mode)
     return app
 
 

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from agent_memory import __version__
+from agent_memory.domain.auth import SCOPE_READ
 from agent_memory.http.blocking import BlockingRunner
-from agent_memory.http.deps import ContainerDep
+from agent_memory.http.deps import ContainerDep, get_principal
 from agent_memory.http.json_body import StrictJsonRoute
 from agent_memory.http.schemas import BackendCheck, HealthCheckResponse
+from agent_memory.services.auth import require
 from agent_memory.services.health import probe_backends
 
 router = APIRouter(tags=["health"], route_class=StrictJsonRoute)
@@ -37,6 +39,8 @@ async def health(
     )
     if not deep:
         return response
+    # The deep check calls every backend: a credential is needed (the plain check stays open for pollers).
+    require(await get_principal(request), SCOPE_READ)
     run: BlockingRunner = request.app.state.runner  # not a dependency: the cheap check must stay cheap
     statuses = await run(probe_backends, container.backend_probes())
     response.checks = {name: BackendCheck(**asdict(status)) for name, status in statuses.items()}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from agent_memory.domain.models import MemoryRecord, utcnow
 from agent_memory.domain.search import SearchRequest
-from agent_memory.http.deps import LongTermServiceDep, RunDep, TenantDep
+from agent_memory.http.deps import READ, WRITE, LongTermServiceDep, RunDep, TenantDep
 from agent_memory.http.errors import error_responses
 from agent_memory.http.json_body import StrictJsonRoute
 from agent_memory.http.schemas import (
@@ -28,8 +28,14 @@ WITH_BODY = error_responses(413)
 OptimizeQuery = Annotated[bool, Query(description="Rewrite the query with the LLM first (when configured)")]
 
 
-@router.post("/v1/long-term-memory/", response_model=CreateMemoryRecordResponse, responses=WITH_BODY)
-@router.post("/v1/long-term-memory", response_model=CreateMemoryRecordResponse, include_in_schema=False)
+@router.post(
+    "/v1/long-term-memory/", response_model=CreateMemoryRecordResponse, responses=WITH_BODY,
+    dependencies=WRITE,
+)
+@router.post(
+    "/v1/long-term-memory", response_model=CreateMemoryRecordResponse, include_in_schema=False,
+    dependencies=WRITE,
+)
 async def create_long_term_memory(
     body: CreateMemoryRecordRequest, service: LongTermServiceDep, tenant: TenantDep, run: RunDep, response: Response
 ) -> CreateMemoryRecordResponse:
@@ -50,7 +56,10 @@ async def create_long_term_memory(
     )
 
 
-@router.post("/v1/long-term-memory/search", response_model=MemoryRecordResultsResponse, responses=WITH_BODY)
+@router.post(
+    "/v1/long-term-memory/search", response_model=MemoryRecordResultsResponse, responses=WITH_BODY,
+    dependencies=READ,
+)
 async def search_long_term_memory(
     body: SearchRequest,
     service: LongTermServiceDep,
@@ -64,8 +73,8 @@ async def search_long_term_memory(
     )
 
 
-@router.delete("/v1/long-term-memory", response_model=AckResponse)
-@router.delete("/v1/long-term-memory/", response_model=AckResponse, include_in_schema=False)
+@router.delete("/v1/long-term-memory", response_model=AckResponse, dependencies=WRITE)
+@router.delete("/v1/long-term-memory/", response_model=AckResponse, include_in_schema=False, dependencies=WRITE)
 async def delete_long_term_memories(
     service: LongTermServiceDep,
     tenant: TenantDep,
@@ -76,7 +85,7 @@ async def delete_long_term_memories(
     return AckResponse(status=f"ok, deleted {deleted} memories")
 
 
-@router.post("/v1/long-term-memory/compact", response_model=AckResponse)
+@router.post("/v1/long-term-memory/compact", response_model=AckResponse, dependencies=WRITE)
 async def compact_long_term_memories(
     service: LongTermServiceDep,
     tenant: TenantDep,
@@ -89,7 +98,10 @@ async def compact_long_term_memories(
     return AckResponse(status=f"ok, {remaining} memories remaining after compaction")
 
 
-@router.post("/v1/long-term-memory/forget", response_model=maintenance.ForgetResult, responses=WITH_BODY)
+@router.post(
+    "/v1/long-term-memory/forget", response_model=maintenance.ForgetResult, responses=WITH_BODY,
+    dependencies=WRITE,
+)
 async def forget_long_term_memories(
     body: ForgetRequest,
     service: LongTermServiceDep,
@@ -115,14 +127,20 @@ async def forget_long_term_memories(
     )
 
 
-@router.get("/v1/long-term-memory/{memory_id}", response_model=MemoryRecord, responses=error_responses(404))
+@router.get(
+    "/v1/long-term-memory/{memory_id}", response_model=MemoryRecord, responses=error_responses(404),
+    dependencies=READ,
+)
 async def get_long_term_memory(
     memory_id: MemoryIdPath, service: LongTermServiceDep, tenant: TenantDep, run: RunDep
 ) -> MemoryRecord:
     return await run(service.get, tenant, memory_id)
 
 
-@router.patch("/v1/long-term-memory/{memory_id}", response_model=MemoryRecord, responses=error_responses(404, 413))
+@router.patch(
+    "/v1/long-term-memory/{memory_id}", response_model=MemoryRecord, responses=error_responses(404, 413),
+    dependencies=WRITE,
+)
 async def edit_long_term_memory(
     memory_id: MemoryIdPath, body: EditMemoryRecordRequest, service: LongTermServiceDep, tenant: TenantDep, run: RunDep
 ) -> MemoryRecord:

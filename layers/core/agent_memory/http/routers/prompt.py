@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from agent_memory.http.deps import LongTermServiceDep, RunDep, TenantDep, WorkingMemoryServiceDep
+from agent_memory.http.deps import READ, LongTermServiceDep, RunDep, TenantDep, WorkingMemoryServiceDep
 from agent_memory.http.errors import error_responses
 from agent_memory.http.json_body import StrictJsonRoute
 from agent_memory.http.schemas import MemoryPromptRequest, MemoryPromptResponse
@@ -15,7 +15,10 @@ from agent_memory.services.prompt import build_prompt
 router = APIRouter(tags=["memory prompt"], route_class=StrictJsonRoute, responses=error_responses(400, 503))
 
 
-@router.post("/v1/memory/prompt", response_model=MemoryPromptResponse, responses=error_responses(413))
+@router.post(
+    "/v1/memory/prompt", response_model=MemoryPromptResponse, responses=error_responses(413),
+    dependencies=READ,
+)
 async def memory_prompt(
     body: MemoryPromptRequest,
     working_memory: WorkingMemoryServiceDep,

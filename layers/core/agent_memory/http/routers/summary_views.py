@@ -13,7 +13,7 @@ from pydantic import Field
 from agent_memory.domain.models import DomainModel, UtcDatetime
 from agent_memory.domain.summary_views import SummaryView, SummaryViewPartitionResult, Task
 from agent_memory.domain.validation import Identifier, JsonObject, ScopeValue
-from agent_memory.http.deps import ContainerDep, RunDep, TenantDep
+from agent_memory.http.deps import READ, WRITE, ContainerDep, RunDep, TenantDep
 from agent_memory.http.errors import error_responses
 from agent_memory.http.json_body import StrictJsonRoute
 from agent_memory.http.schemas import AckResponse
@@ -104,7 +104,7 @@ def _task(task: Task) -> TaskResponse:
     return TaskResponse.model_validate(task.model_dump())
 
 
-@router.post("/v1/summary-views", response_model=SummaryViewResponse)
+@router.post("/v1/summary-views", response_model=SummaryViewResponse, dependencies=WRITE)
 async def create_summary_view(
     body: CreateSummaryViewRequest, service: SummaryViewServiceDep, tenant: TenantDep, run: RunDep
 ) -> SummaryViewResponse:
@@ -113,21 +113,21 @@ async def create_summary_view(
     return _view(await run(service.create, tenant, body.to_domain()))
 
 
-@router.get("/v1/summary-views", response_model=list[SummaryViewResponse])
+@router.get("/v1/summary-views", response_model=list[SummaryViewResponse], dependencies=READ)
 async def list_summary_views(
     service: SummaryViewServiceDep, tenant: TenantDep, run: RunDep
 ) -> list[SummaryViewResponse]:
     return [_view(v) for v in await run(service.list_views, tenant)]
 
 
-@router.get("/v1/summary-views/{view_id}", response_model=SummaryViewResponse, responses=NOT_FOUND)
+@router.get("/v1/summary-views/{view_id}", response_model=SummaryViewResponse, responses=NOT_FOUND, dependencies=READ)
 async def get_summary_view(
     view_id: ViewIdPath, service: SummaryViewServiceDep, tenant: TenantDep, run: RunDep
 ) -> SummaryViewResponse:
     return _view(await run(service.get, tenant, view_id))
 
 
-@router.delete("/v1/summary-views/{view_id}", response_model=AckResponse, responses=NOT_FOUND)
+@router.delete("/v1/summary-views/{view_id}", response_model=AckResponse, responses=NOT_FOUND, dependencies=WRITE)
 async def delete_summary_view(
     view_id: ViewIdPath, service: SummaryViewServiceDep, tenant: TenantDep, run: RunDep
 ) -> AckResponse:
@@ -136,7 +136,10 @@ async def delete_summary_view(
     return AckResponse(status="ok")
 
 
-@router.post("/v1/summary-views/{view_id}/partitions/run", response_model=PartitionResponse, responses=NOT_FOUND)
+@router.post(
+    "/v1/summary-views/{view_id}/partitions/run", response_model=PartitionResponse, responses=NOT_FOUND,
+    dependencies=WRITE,
+)
 async def run_summary_view_partition(
     view_id: ViewIdPath, body: PartitionRunRequest, service: SummaryViewServiceDep, tenant: TenantDep, run: RunDep
 ) -> PartitionResponse:
@@ -144,7 +147,10 @@ async def run_summary_view_partition(
     return _partition(await run(service.run_partition, tenant, view_id, dict(body.group)))
 
 
-@router.get("/v1/summary-views/{view_id}/partitions", response_model=list[PartitionResponse], responses=NOT_FOUND)
+@router.get(
+    "/v1/summary-views/{view_id}/partitions", response_model=list[PartitionResponse], responses=NOT_FOUND,
+    dependencies=READ,
+)
 async def list_summary_view_partitions(
     view_id: ViewIdPath,
     service: SummaryViewServiceDep,
@@ -160,7 +166,7 @@ async def list_summary_view_partitions(
     return [_partition(r) for r in results]
 
 
-@router.post("/v1/summary-views/{view_id}/run", response_model=TaskResponse, responses=NOT_FOUND)
+@router.post("/v1/summary-views/{view_id}/run", response_model=TaskResponse, responses=NOT_FOUND, dependencies=WRITE)
 async def run_summary_view(
     view_id: ViewIdPath, body: RunRequest, service: SummaryViewServiceDep, tenant: TenantDep, run: RunDep
 ) -> TaskResponse:
@@ -168,7 +174,7 @@ async def run_summary_view(
     return _task(await run(service.start_run, tenant, view_id, body.task_id))
 
 
-@router.get("/v1/tasks/{task_id}", response_model=TaskResponse, responses=NOT_FOUND)
+@router.get("/v1/tasks/{task_id}", response_model=TaskResponse, responses=NOT_FOUND, dependencies=READ)
 async def get_task(
     task_id: TaskIdPath, service: SummaryViewServiceDep, tenant: TenantDep, run: RunDep
 ) -> TaskResponse:

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 CREATE INDEX IF NOT EXISTS api_keys_by_tenant ON api_keys (tenant, created_at);
 """
 _COLUMNS = "key_id, tenant, name, scopes, secret_hash, created_at, expires_at, revoked_at, last_used_at"
+_GET = f"SELECT {_COLUMNS} FROM api_keys WHERE key_id = ?"
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -80,7 +81,7 @@ class SqliteApiKeyStore:
 
     def get(self, key_id: str) -> ApiKey | None:
         with self._db.errors("get key"):
-            row = self._db.connection().execute(f"SELECT {_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
+            row = self._db.connection().execute(_GET, (key_id,)).fetchone()
         return _key(row) if row else None
 
     def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
@@ -96,7 +97,7 @@ class SqliteApiKeyStore:
             db.execute(
                 "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?", (when.timestamp(), key_id)
             )
-            row = db.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
+            row = db.execute(_GET, (key_id,)).fetchone()
             if row is None:
                 raise NotFoundError(f"no API key {key_id}")
             return _key(row)

@@ -16,6 +16,7 @@ from agent_memory.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from agent_memory.adapters.openai_client import AzureOpenAITarget
+    from agent_memory.adapters.secrets import RotatingSecret, SecretReader
     from agent_memory.domain.tasks import AnyTask
     from agent_memory.ports import (
         ApiKeyStore,
@@ -71,8 +72,57 @@ class Container:
         """One client (one connection pool) for every Redis-backed adapter of the process."""
         from agent_memory.adapters._redis import redis_client
 
-        assert self.settings.redis_url
-        return redis_client(self.settings.redis_url, timeout_seconds=self.settings.redis_timeout_seconds)
+        s = self.settings
+        assert s.redis_url
+        token = self._secret("REDIS_AUTH_TOKEN_SECRET", s.redis_auth_token_secret)
+        return redis_client(s.redis_url, timeout_seconds=s.redis_timeout_seconds, auth_token=token)
+
+    # --- secrets ----------------------------------------------------------------------------------
+    @cached_property
+    def secret_reader(self) -> SecretReader:
+        """Secrets Manager / SSM through Powertools, cached SECRETS_MAX_AGE_SECONDS (adapters/secrets.py)."""
+        from agent_memory.adapters.secrets import SecretReader
+
+        s = self.settings
+        return SecretReader(
+            region=s.aws_region, max_age_seconds=s.secrets_max_age_seconds, timeout_seconds=s.secrets_timeout_seconds
+        )
+
+    def _secret(self, setting: str, reference: str | None) -> RotatingSecret | None:
+        """The secret a setting names (one object per setting, shared by the adapters that use it)."""
+        if not reference:
+            return None
+        secrets: dict[str, RotatingSecret] = self.__dict__.setdefault("_secrets", {})
+        if setting not in secrets:
+            from agent_memory.adapters.secrets import RotatingSecret, SecretLocation
+
+            secrets[setting] = RotatingSecret(self.secret_reader, SecretLocation.parse(setting, reference))
+        return secrets[setting]
+
+    def _llm_api_key(self) -> str | RotatingSecret:
+        s = self.settings
+        return self._secret("OPENAI_API_KEY_SECRET", s.openai_api_key_secret) or s.openai_api_key or ""
+
+    def _embedding_api_key(self) -> str | RotatingSecret:
+        s = self.settings
+        if s.embedding_api_key_secret:
+            return self._secret("EMBEDDING_API_KEY_SECRET", s.embedding_api_key_secret) or ""
+        return s.embedding_api_key or self._llm_api_key()
+
+    def check_secrets(self) -> None:
+        """Read every configured secret once. Raises ConfigurationError naming the first that fails."""
+        s = self.settings
+        configured = [("REDIS_AUTH_TOKEN_SECRET", s.redis_auth_token_secret if s.redis_url else None)]
+        if s.llm_enabled and s.llm_provider != "bedrock":
+            configured.append(("OPENAI_API_KEY_SECRET", s.openai_api_key_secret))
+        if s.embedding_provider in ("openai", "azure"):
+            configured.append(("EMBEDDING_API_KEY_SECRET", s.embedding_api_key_secret))
+            if not (s.embedding_api_key or s.embedding_api_key_secret):
+                configured.append(("OPENAI_API_KEY_SECRET", s.openai_api_key_secret))
+        for setting, reference in configured:
+            secret = self._secret(setting, reference)
+            if secret is not None:
+                secret.get()
 
     @cached_property
     def working_memory_store(self) -> WorkingMemoryStore:
@@ -93,7 +143,7 @@ class Container:
             from agent_memory.adapters.openai_embedder import OpenAIEmbedder
 
             return OpenAIEmbedder(
-                api_key=s.openai_api_key or "",
+                api_key=self._embedding_api_key(),
                 base_url=s.embedding_base_url or s.openai_base_url,
                 model=s.embedding_model or "text-embedding-3-small",
                 dimensions=s.embedding_dimensions,
@@ -157,7 +207,7 @@ class Container:
         from agent_memory.adapters.openai_llm import OpenAILanguageModel
 
         return OpenAILanguageModel(
-            api_key=s.openai_api_key or "",
+            api_key=self._llm_api_key(),
             base_url=s.openai_base_url,
             model=s.generation_model,
             timeout_seconds=s.llm_timeout_seconds,
@@ -358,7 +408,9 @@ class Container:
 
     def check_startup(self) -> None:
         """Fail now, with the reason, on what would otherwise fail the first request that needs it:
-        an unreachable long-term store or an embedder whose dimension does not match the index."""
+        an unreachable long-term store or an embedder whose dimension does not match the index, and a
+        secret that is missing or unreadable (named in the ConfigurationError)."""
+        self.check_secrets()
         if self.settings.long_term_memory:
             self.long_term_service.ensure_ready()
 

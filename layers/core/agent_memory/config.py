@@ -9,6 +9,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,9 @@ class Settings(BaseSettings):
     # --- where data lives -------------------------------------------------------------------------
     data_dir: Path = Field(default=Path(".agent-memory"), alias="AGENT_MEMORY_DATA_DIR")
     redis_url: str | None = None
+    # The Redis AUTH token from Secrets Manager or SSM (adapters/secrets.py), not from REDIS_URL; required
+    # on Lambda for a server with AUTH, where a password inside REDIS_URL is refused.
+    redis_auth_token_secret: str | None = None
     redis_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
     redis_key_prefix: str = "am"
     opensearch_url: str | None = None
@@ -42,6 +46,16 @@ class Settings(BaseSettings):
     embedding_dimensions: int | None = Field(default=None, gt=0)
     embedding_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     openai_api_key: str | None = None
+    # Where the key lives instead (required on Lambda, where a plain key is refused): a Secrets Manager
+    # secret ARN or name, or ssm:<parameter name> (adapters/secrets.py). The embedding key (for
+    # EMBEDDING_PROVIDER=openai|azure) is the LLM's, unless EMBEDDING_API_KEY(_SECRET) names another.
+    openai_api_key_secret: str | None = None
+    embedding_api_key: str | None = None
+    embedding_api_key_secret: str | None = None
+    # A secret's value is cached this long per process, then read again (rotation); a dependency that
+    # refuses it (OpenAI 401, Redis WRONGPASS) makes it read again at once. Each read's timeout.
+    secrets_max_age_seconds: int = Field(default=300, ge=0, le=86_400)
+    secrets_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     openai_base_url: str = "https://api.openai.com/v1"
     # Where EMBEDDING_PROVIDER=openai sends embeddings; OPENAI_BASE_URL when unset. Lets a local
     # OpenAI-compatible embedding server serve a stronger model while the LLM stays elsewhere.
@@ -121,10 +135,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        if self.embedding_provider in ("openai", "azure") and not self.openai_api_key:
-            raise ValueError(f"EMBEDDING_PROVIDER={self.embedding_provider} needs OPENAI_API_KEY")
-        if self.llm_provider == "azure" and not self.openai_api_key:
-            raise ValueError("LLM_PROVIDER=azure needs OPENAI_API_KEY (the Azure OpenAI key)")
+        self._check_secret_settings()
+        embedding_key = self.embedding_api_key or self.embedding_api_key_secret or self._llm_key_configured
+        if self.embedding_provider in ("openai", "azure") and not embedding_key:
+            raise ValueError(
+                f"EMBEDDING_PROVIDER={self.embedding_provider} needs OPENAI_API_KEY or OPENAI_API_KEY_SECRET "
+                "(or EMBEDDING_API_KEY / EMBEDDING_API_KEY_SECRET)"
+            )
+        if self.llm_provider == "azure" and not self._llm_key_configured:
+            raise ValueError("LLM_PROVIDER=azure needs OPENAI_API_KEY or OPENAI_API_KEY_SECRET (the Azure OpenAI key)")
         uses_azure = "azure" in (self.llm_provider, self.embedding_provider)
         if uses_azure and not self.azure_openai_endpoint:
             raise ValueError("Azure OpenAI needs AZURE_OPENAI_ENDPOINT (https://<resource>.openai.azure.com)")
@@ -155,10 +174,38 @@ class Settings(BaseSettings):
             return None
         return RateLimit(per_second=self.rate_limit_per_second, burst=self.rate_limit_burst)
 
+    def _check_secret_settings(self) -> None:
+        pairs = [("OPENAI_API_KEY", self.openai_api_key, self.openai_api_key_secret),
+                 ("EMBEDDING_API_KEY", self.embedding_api_key, self.embedding_api_key_secret)]  # fmt: skip
+        for name, plain, secret in pairs:
+            if plain and secret:
+                raise ValueError(f"set {name} or {name}_SECRET, not both")
+        redis_password = bool(self.redis_url and urlsplit(self.redis_url).password)
+        if redis_password and self.redis_auth_token_secret:
+            raise ValueError("REDIS_URL carries a password and REDIS_AUTH_TOKEN_SECRET is set: keep only the secret")
+        if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+            return
+        # On Lambda, environment variables are readable by anyone who may read the function's configuration.
+        for name, plain, _ in pairs:
+            if plain:
+                raise ValueError(
+                    f"{name} is refused on Lambda: store the key in Secrets Manager or SSM and set {name}_SECRET"
+                )
+        if redis_password:
+            raise ValueError(
+                "a password inside REDIS_URL is refused on Lambda: store the AUTH token in Secrets Manager or "
+                "SSM and set REDIS_AUTH_TOKEN_SECRET"
+            )
+
+    @property
+    def _llm_key_configured(self) -> bool:
+        return bool(self.openai_api_key or self.openai_api_key_secret)
+
     @property
     def llm_enabled(self) -> bool:
-        """OpenAI-compatible: on when a key is set. Azure (key checked above) and Bedrock (IAM): on."""
-        return self.llm_provider != "openai" or bool(self.openai_api_key)
+        """OpenAI-compatible: on when a key (or its secret) is set. Azure (key checked above) and Bedrock
+        (IAM): on."""
+        return self.llm_provider != "openai" or self._llm_key_configured
 
     @property
     def background_tasks_enabled(self) -> bool:

@@ -15,9 +15,14 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError
+
+if TYPE_CHECKING:
+    from agent_memory.adapters.secrets import RotatingSecret
+
+T = TypeVar("T")
 
 # The SDK waits 0.375-0.5 s (0.5 s less up to 25% jitter) before its first retry, unless the server's
 # Retry-After names a pause. A retry needs at least that much room in the budget.
@@ -65,7 +70,7 @@ class RetryBudget:
 
 def make_openai_client(
     *,
-    api_key: str,
+    api_key: str | Callable[[], str],
     base_url: str,
     timeout_seconds: float,
     azure: AzureOpenAITarget | None = None,
@@ -75,7 +80,8 @@ def make_openai_client(
     """An `openai.OpenAI` (or `openai.AzureOpenAI`) client whose retries fit in `timeout_seconds`.
 
     `http_client` (an `openai.DefaultHttpxClient`) is for tests that script the transport; the budget's
-    hook is added to it.
+    hook is added to it. A callable `api_key` is asked for the key before each request (a secret's
+    cached value: see `adapters/secrets.RotatingSecret`).
 
     Raises:
         ConfigurationError: the `openai` package is not installed.
@@ -103,12 +109,30 @@ def make_openai_client(
 
 
 class LazyOpenAIClient:
-    """`make_openai_client(**options)`, built on the first `get()` (once, whichever thread asks first)."""
+    """`make_openai_client(**options)`, built on the first `get()` (once, whichever thread asks first).
 
-    def __init__(self, **options: Any) -> None:
-        self._options = options
+    `api_key` is a string, or a `RotatingSecret` whose cached value is read before each request; with
+    one, `call` answers a 401 by fetching the key past the cache and trying once more (it was rotated).
+    """
+
+    def __init__(self, *, api_key: str | RotatingSecret, **options: Any) -> None:
+        self._secret = None if isinstance(api_key, str) else api_key
+        self._options = {**options, "api_key": api_key if isinstance(api_key, str) else api_key.get}
         self._client: Any = None
         self._lock = threading.Lock()
+
+    def call(self, request: Callable[[Any], T]) -> T:
+        """`request(client)`, repeated once after a key refresh when a rotating key got a 401."""
+        import openai
+
+        client = self.get()
+        try:
+            return request(client)
+        except openai.AuthenticationError:
+            if self._secret is None:
+                raise
+            self._secret.refresh()
+            return request(client)
 
     def get(self) -> Any:
         if self._client is None:

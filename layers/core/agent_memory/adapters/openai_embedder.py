@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_memory.adapters.openai_client import AzureOpenAITarget, LazyOpenAIClient, openai_errors
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError
+
+if TYPE_CHECKING:
+    from agent_memory.adapters.secrets import RotatingSecret
 
 # OpenAI accepts at most 2048 inputs and ~300k tokens per request; the character cap keeps a batch
 # under the token cap even for scripts that take about one token per character.
@@ -29,7 +32,7 @@ class OpenAIEmbedder:
 
     def __init__(
         self,
-        api_key: str,
+        api_key: str | RotatingSecret,
         base_url: str = "https://api.openai.com/v1",
         model: str = "text-embedding-3-small",
         dimensions: int | None = None,
@@ -71,11 +74,12 @@ class OpenAIEmbedder:
         options: dict[str, Any] = {}
         if self._requested_dimensions is not None:
             options["dimensions"] = self._requested_dimensions
-        client = self._client.get()
         with openai_errors("embedder", self._timeout_seconds):
             # "float": without it the SDK asks for base64 and decodes it, which compatible servers vary on.
-            response = client.embeddings.create(
-                model=self.model, input=texts, encoding_format="float", **options
+            response = self._client.call(
+                lambda client: client.embeddings.create(
+                    model=self.model, input=texts, encoding_format="float", **options
+                )
             )
         try:
             # The API documents `index` on every item; order by it rather than trusting list order.

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_memory.adapters.openai_client import AzureOpenAITarget, LazyOpenAIClient, openai_errors
 from agent_memory.domain.errors import DependencyUnavailableError
 from agent_memory.ports import ChatMessage, Completion
+
+if TYPE_CHECKING:
+    from agent_memory.adapters.secrets import RotatingSecret
 
 
 class OpenAILanguageModel:
@@ -21,7 +24,7 @@ class OpenAILanguageModel:
 
     def __init__(
         self,
-        api_key: str,
+        api_key: str | RotatingSecret,
         base_url: str = "https://api.openai.com/v1",
         model: str = "gpt-4o-mini",
         timeout_seconds: float = 20.0,
@@ -52,12 +55,13 @@ class OpenAILanguageModel:
             options["response_format"] = {"type": "json_object"}
         if max_tokens is not None:
             options["max_tokens"] = max_tokens
-        client = self._client.get()
         with openai_errors("llm", self._timeout_seconds):
-            response = client.chat.completions.create(
-                model=self.model,
-                messages=[{"role": m.role, "content": m.content} for m in messages],
-                **options,
+            response = self._client.call(
+                lambda client: client.chat.completions.create(
+                    model=self.model,
+                    messages=[{"role": m.role, "content": m.content} for m in messages],
+                    **options,
+                )
             )
         try:
             choice = response.choices[0]

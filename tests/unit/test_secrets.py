@@ -112,7 +112,8 @@ def test_a_missing_secret_is_a_configuration_error_naming_the_setting_and_the_se
 def test_an_empty_secret_is_refused(aws: dict[str, Any]) -> None:
     aws["sm"].create_secret(Name="blank", SecretString="  ")
 
-    with pytest.raises(ConfigurationError, match=r"EMBEDDING_API_KEY_SECRET \(Secrets Manager secret 'blank'\) is empty"):
+    empty = r"EMBEDDING_API_KEY_SECRET \(Secrets Manager secret 'blank'\) is empty"
+    with pytest.raises(ConfigurationError, match=empty):
         reader().read(SecretLocation.parse("EMBEDDING_API_KEY_SECRET", "blank"))
 
 
@@ -171,7 +172,7 @@ def test_locally_plain_keys_work_as_before() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"openai_api_key": "a", "openai_api_key_secret": "b"}, "set OPENAI_API_KEY or OPENAI_API_KEY_SECRET, not both"),
+        ({"openai_api_key": "a", "openai_api_key_secret": "b"}, "OPENAI_API_KEY or OPENAI_API_KEY_SECRET, not both"),
         ({"redis_url": "redis://:pw@h:6379", "redis_auth_token_secret": "t"}, "keep only the secret"),
         ({"embedding_provider": "openai"}, "needs OPENAI_API_KEY or OPENAI_API_KEY_SECRET"),
     ],

@@ -6,7 +6,7 @@ Every setting is documented in README's configuration table; keep the two in ste
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -164,7 +164,7 @@ class Settings(BaseSettings):
             return self.jwt_jwks_url
         return f"{self.jwt_issuer.rstrip('/')}/.well-known/jwks.json" if self.jwt_issuer else None
 
-    @property
+    @cached_property  # read on every authenticated request
     def rate_limit(self) -> RateLimit | None:
         """The per-principal limit, or None when off: either setting 0, or auth disabled and neither set."""
         explicit = {"rate_limit_per_second", "rate_limit_burst"} & self.model_fields_set

@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from agent_memory.bootstrap import Container
 from agent_memory.domain.auth import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE, Principal
 from agent_memory.http.blocking import BlockingRunner
+from agent_memory.http.rate_limit import enforce_rate_limit
 from agent_memory.services.auth import TENANT_HEADER, Authenticator, require
 from agent_memory.services.long_term import LongTermService
 from agent_memory.services.working_memory import WorkingMemoryService
@@ -48,7 +49,7 @@ async def get_principal(request: Request) -> Principal:
             principal = await request.app.state.runner(auth.verify, credential, tenant_header)
         else:  # a SQLite primary-key read: microseconds, inline
             principal = auth.verify(credential, tenant_header)
-    # The rate limit of the principal goes here (http/rate_limit.py), once it is known.
+    await enforce_rate_limit(request.app.state.container, principal, request.app.state.runner)
     return principal
 
 

@@ -108,3 +108,11 @@ def test_the_limiters_redis_down_is_a_503_not_an_unlimited_pass(tmp_path: Path) 
     assert response.status_code == 503
     assert response.json()["detail"].startswith("redis unavailable: rate limit check failed")
     assert response.headers["Retry-After"] == "1"
+
+
+def test_the_openapi_document_declares_429_on_limited_routes_only(api: TestClient) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+
+    assert "429" in paths["/v1/working-memory/{session_id}"]["get"]["responses"]
+    assert "429" in paths["/v1/long-term-memory/search"]["post"]["responses"]
+    assert "429" not in paths["/v1/health"]["get"]["responses"]

@@ -37,7 +37,8 @@ def create_app(container: Container | None = None, *, inline_blocking_calls: boo
     app.include_router(long_term.router)
     app.include_router(prompt.router)
     app.include_router(summary_views.router)
-    install_security(app, app.state.container.settings.auth_mode)
+    settings = app.state.container.settings
+    install_security(app, settings.auth_mode, rate_limited=settings.rate_limit is not None)
     return app
 
 

@@ -26,6 +26,7 @@ RESPONSES = {
     "400": "The x-tenant-id header is not a valid tenant id",
     "401": "No credential, or one that is unknown, malformed, expired or revoked (WWW-Authenticate: Bearer)",
     "403": "The credential lacks the scope this needs, or x-tenant-id names another tenant",
+    "429": "Over the caller's rate limit (RATE_LIMIT_PER_SECOND, RATE_LIMIT_BURST); Retry-After says when to retry",
 }
 TENANT_PARAMETER = {
     "name": "x-tenant-id",
@@ -37,15 +38,16 @@ TENANT_PARAMETER = {
 _PRINCIPAL_CALLS = {deps.get_principal, deps.get_working_memory_call}
 
 
-def install_security(app: FastAPI, mode: str) -> None:
-    """Complete `app.openapi()` for AUTH_MODE `mode` (call once, after the routers are included)."""
+def install_security(app: FastAPI, mode: str, *, rate_limited: bool = False) -> None:
+    """Complete `app.openapi()` for AUTH_MODE `mode` (call once, after the routers are included);
+    `rate_limited`: authenticated routes can also answer 429 (http/rate_limit.py)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = build()
-        _document(app, schema, mode)
+        _document(app, schema, mode, rate_limited)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -73,7 +75,7 @@ def required_scopes(route: APIRoute) -> set[str]:
     return found
 
 
-def _document(app: FastAPI, schema: dict[str, Any], mode: str) -> None:
+def _document(app: FastAPI, schema: dict[str, Any], mode: str, rate_limited: bool) -> None:
     schemes = {BEARER: {"type": "http", "scheme": "bearer"}} if mode != "disabled" else {}
     if mode == "api_key":
         schemes[API_KEY] = {"type": "apiKey", "in": "header", "name": "X-API-Key"}
@@ -88,6 +90,8 @@ def _document(app: FastAPI, schema: dict[str, Any], mode: str) -> None:
                 continue
             _add_parameter(operation)
             _add_responses(operation, ("400", "401", "403") if schemes else ("400",))
+            if rate_limited:
+                _add_responses(operation, ("429",))
             if requirement:
                 operation["security"] = requirement
     health = paths.get("/v1/health", {}).get("get")

@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_tenant_claim: str = "tenant_id"
     jwt_algorithms: list[Literal["RS256", "ES256"]] = Field(default=["RS256", "ES256"], min_length=1)
-    jwks_cache_seconds: int = Field(default=3600, ge=0, le=86_400)
+    jwks_cache_seconds: int = Field(default=3600, gt=0, le=86_400)
     jwks_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
 
     @model_validator(mode="after")

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from agent_memory.services.long_term import LongTermService
     from agent_memory.services.summary_views import SummaryViewService
     from agent_memory.services.task_worker import TaskWorker
+    from agent_memory.services.user_data import UserDataService
     from agent_memory.services.working_memory import WorkingMemoryService
 
 _UNSET: Any = object()
@@ -348,6 +349,7 @@ class Container:
                 self.long_term_service, self.language_model, distance=self.settings.knowledge_update_distance
             )
         from agent_memory.services.task_records import TaskRecords
+        from agent_memory.services.user_data import UserTombstones
 
         return ExtractionService(
             self.working_memory_store,
@@ -355,6 +357,19 @@ class Container:
             self.language_model,
             updater=updater,
             records=TaskRecords(self.document_store),
+            tombstones=UserTombstones(self.document_store),
+        )
+
+    @cached_property
+    def user_data_service(self) -> UserDataService:
+        """Export and deletion of one user's data, over every store Settings selects (API and CLI)."""
+        from agent_memory.services.user_data import UserDataService
+
+        return UserDataService(
+            self.working_memory_store,
+            self.document_store,
+            long_term=self.long_term_store if self.settings.long_term_memory else None,
+            queue=self.task_queue,
         )
 
     @cached_property

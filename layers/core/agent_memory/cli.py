@@ -4,6 +4,7 @@
     agent-memory invoke ApiFunction --event events/health.json
     agent-memory worker --data-dir ./memory       # works the embedded task queue until interrupted
     agent-memory keys create --tenant acme --name ci   # an API key, printed once on the last line
+    agent-memory users delete --tenant acme --user alice   # everything of one user (asks first)
 
 `invoke` stands in for `sam local invoke` on machines without Docker: same handler, same event files.
 """
@@ -288,6 +289,58 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _users(args: argparse.Namespace) -> int:
+    """`agent-memory users export|delete`: one user's data in one tenant, over the stores the settings select
+    (the service behind `GET /v1/users/{id}/export` and `DELETE /v1/users/{id}`)."""
+    from pydantic import ValidationError
+
+    from agent_memory.domain.errors import AgentMemoryError
+
+    try:
+        from agent_memory.bootstrap import get_container
+
+        container = get_container()
+        try:
+            return int(args.users_run(container.user_data_service, args))
+        finally:
+            container.close()
+    except ValidationError as exc:
+        return _fail(f"invalid configuration: {exc}")
+    except AgentMemoryError as exc:
+        return _fail(exc.detail)
+
+
+def _users_export(service: Any, args: argparse.Namespace) -> int:
+    chunks = service.export_json(args.tenant, args.user, args.namespace)
+    if args.output is None:
+        for chunk in chunks:
+            sys.stdout.write(chunk)
+        sys.stdout.write("\n")
+        return 0
+    # Written beside the target and renamed at the end, so a failed export never leaves a partial file.
+    partial = args.output.with_name(f".{args.output.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        partial.replace(args.output)
+    finally:
+        partial.unlink(missing_ok=True)
+    print(f"exported user {args.user!r} of tenant {args.tenant!r} to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _users_delete(service: Any, args: argparse.Namespace) -> int:
+    scope = f"namespace {args.namespace!r}" if args.namespace else "every namespace"
+    if not args.yes:
+        print(f"Delete everything of user {args.user!r} in tenant {args.tenant!r} ({scope})? "
+              "This cannot be undone. Type 'yes': ", end="", file=sys.stderr, flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return _fail("not deleted (no confirmation; pass --yes to skip it)")
+    print(json.dumps(service.delete(args.tenant, args.user, args.namespace).to_json(), indent=2))
+    return 0
+
+
 def _fail(message: str) -> int:
     print(f"agent-memory: error: {message}", file=sys.stderr)
     return 2
@@ -338,6 +391,21 @@ def _parser() -> argparse.ArgumentParser:
     for command in (create, listing, revoke):
         _add_data_dir(command)
     keys.set_defaults(run=_keys)
+
+    users = commands.add_parser("users", help="export or delete everything of one user (data rights)")
+    users_commands = users.add_subparsers(dest="users_command", required=True)
+    export = users_commands.add_parser("export", help="write the user's data as JSON (stdout or --output)")
+    export.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    export.set_defaults(users_run=_users_export)
+    delete = users_commands.add_parser("delete", help="delete the user's data from every store; prints counts")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(users_run=_users_delete)
+    for command in (export, delete):
+        command.add_argument("--tenant", required=True, help="the tenant the user belongs to")
+        command.add_argument("--user", required=True, help="the user id (user_id in the data)")
+        command.add_argument("--namespace", help="only this namespace (default: every namespace)")
+        _add_data_dir(command)
+    users.set_defaults(run=_users)
 
     invoke = commands.add_parser("invoke", help="invoke a Lambda handler in-process with an event")
     invoke.add_argument("function", choices=sorted(FUNCTIONS), help="SAM logical id of the function")

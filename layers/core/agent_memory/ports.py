@@ -87,6 +87,12 @@ class WorkingMemoryStore(Protocol):
     ) -> SessionKey | None:
         """The one live session with this id (matching namespace/user when given); None if 0 or >1."""
 
+    def user_sessions(
+        self, tenant: str, user_id: str, *, namespace: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[SessionKey]:
+        """One page of the keys of the user's live sessions (in one namespace, or all), in a stable order:
+        what a user export or deletion pages through (services/user_data.py)."""
+
     def ping(self) -> None: ...
 
 
@@ -146,6 +152,12 @@ class LongTermStore(Protocol):
 
     def touch(self, tenant: str, ids: Sequence[str], when: datetime) -> None:
         """Set last_accessed=when and access_count+=1."""
+
+    def user_records(
+        self, tenant: str, user_id: str, *, namespace: str | None = None, after: str | None = None, limit: int = 500
+    ) -> list[MemoryRecord]:
+        """Up to `limit` of the user's records (in one namespace, or all) with ids after `after`, by id: a
+        keyset page, so an export or deletion of any number of records reads each page in bounded time."""
 
 
 class CandidateSource(Protocol[K]):
@@ -228,6 +240,11 @@ class TaskQueue(Protocol):
     def enqueue(self, task: AnyTask, *, delay_seconds: int = 0) -> None:
         """Deliver `task` no sooner than `delay_seconds` from now; DependencyUnavailableError when the
         queue cannot take it. A queue may drop a still-pending task with the same `debounce_key`."""
+
+    def drop_user_tasks(self, tenant: str, user_id: str, *, namespace: str | None = None) -> int | None:
+        """Delete the queued session tasks of one user (in one namespace, or all), dead letters included;
+        how many. None when the queue cannot delete chosen messages (SQS): the user's deletion tombstone
+        makes the consumer drop them instead (services/user_data.py)."""
 
     def ping(self) -> None: ...
 

@@ -635,6 +635,21 @@ class OpenSearchLongTermStore:
         stale = [hit["_id"] for hit in hits] if self._serverless else []
         self._write(tenant, docs, stale)
 
+    def user_records(
+        self, tenant: str, user_id: str, *, namespace: str | None = None, after: str | None = None, limit: int = 500
+    ) -> list[MemoryRecord]:
+        # A keyset page by memory_id (a range, not `from`), so paging stays cheap past max_result_window.
+        # On AOSS a not-yet-cleaned duplicate makes a page shorter; callers page until one is empty.
+        must: list[dict[str, Any]] = [{"term": {"tenant": tenant}}, {"term": {"user_id": user_id}}]
+        if namespace is not None:
+            must.append({"term": {"namespace": namespace}})
+        if after is not None:
+            must.append({"range": {"memory_id": {"gt": after}}})
+        body = {"size": min(limit, MAX_RESULTS), "_source": SOURCE_FIELDS, "query": {"bool": {"filter": must}},
+                "sort": [{"memory_id": {"order": "asc"}}]}
+        newest = _newest_per_id(self._search(body)["hits"]["hits"])
+        return [MemoryRecord.model_validate(newest[i]["_source"]["record"]) for i in sorted(newest)]
+
     def search(self, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
         from agent_memory.adapters.opensearch_search import OpenSearchCandidates
 

@@ -332,6 +332,15 @@ class RedisWorkingMemoryStore:
             matches = [m for m in matches if m.user_id == user_id]
         return matches[0] if len(matches) == 1 else None
 
+    def user_sessions(
+        self, tenant: str, user_id: str, *, namespace: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[SessionKey]:
+        # The user's own index (or the namespace-and-user one): its members decode into keys, no other read.
+        index = keys.list_index_key(self._prefix, tenant, namespace, user_id)
+        with self._errors("user_sessions"):
+            _, members = self._page(keys=[index], args=[offset, limit])
+        return [keys.parse_session_member(_text(m)) for m in members]
+
     def ping(self) -> None:
         with self._errors("ping"):
             self._client.ping()

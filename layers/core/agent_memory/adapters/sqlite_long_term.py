@@ -71,6 +71,7 @@ CREATE INDEX IF NOT EXISTS records_created ON records (tenant, created_at);
 CREATE INDEX IF NOT EXISTS records_hash ON records (tenant, memory_hash);
 CREATE INDEX IF NOT EXISTS records_namespace ON records (tenant, namespace);
 CREATE INDEX IF NOT EXISTS records_user ON records (tenant, user_id);
+CREATE INDEX IF NOT EXISTS records_user_id ON records (tenant, user_id, id);
 CREATE INDEX IF NOT EXISTS records_session ON records (tenant, session_id);
 CREATE TABLE IF NOT EXISTS record_tags (
     field TEXT NOT NULL, value TEXT NOT NULL, rid INTEGER NOT NULL,
@@ -427,6 +428,17 @@ class SqliteLongTermStore:
                         "UPDATE records SET last_accessed = ?, record = ? WHERE rid = ?",
                         (_epoch(record.last_accessed), record.model_dump_json(), rid),
                     )
+
+    def user_records(
+        self, tenant: str, user_id: str, *, namespace: str | None = None, after: str | None = None, limit: int = 500
+    ) -> list[MemoryRecord]:
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT record FROM records WHERE tenant = ? AND user_id = ? AND (? IS NULL OR namespace = ?)"
+                " AND id > ? ORDER BY id LIMIT ?",
+                (tenant, user_id, namespace, namespace, after or "", limit),
+            ).fetchall()
+        return [MemoryRecord.model_validate_json(payload) for (payload,) in rows]
 
     def search(self, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
         # One read transaction: candidates, dates and records come from the same snapshot.

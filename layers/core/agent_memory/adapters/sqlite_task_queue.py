@@ -87,6 +87,20 @@ class SqliteTaskQueue:
         self._write("enqueue", enqueue)
         self._enqueued.set()
 
+    def drop_user_tasks(self, tenant: str, user_id: str, *, namespace: str | None = None) -> int | None:
+        """Delete the user's session tasks: pending, leased (a worker running one loses its lease, and the
+        deletion tombstone stops it writing) and dead letters. Other task types name no user."""
+
+        def drop(db: sqlite3.Connection) -> int:
+            return db.execute(
+                "DELETE FROM tasks WHERE json_extract(body, '$.type') = 'extract_session'"
+                " AND json_extract(body, '$.tenant') = ? AND json_extract(body, '$.user_id') = ?"
+                " AND (? IS NULL OR json_extract(body, '$.namespace') = ?)",
+                (tenant, user_id, namespace, namespace),
+            ).rowcount
+
+        return self._write("drop_user_tasks", drop)
+
     def wait_for_work(self, timeout: float) -> None:
         """Return when this process enqueues something, or after `timeout` seconds."""
         if self._enqueued.wait(timeout):

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS working_memory (
 );
 CREATE INDEX IF NOT EXISTS working_memory_by_session ON working_memory (tenant, session_id);
 CREATE INDEX IF NOT EXISTS working_memory_by_expiry ON working_memory (expires_at);
+CREATE INDEX IF NOT EXISTS working_memory_by_user ON working_memory (tenant, user_id, member);
 """
 _LIVE = "(expires_at IS NULL OR expires_at >= ?)"
 
@@ -213,6 +214,17 @@ class SqliteWorkingMemoryStore:
                 .fetchall()
             )
         return keys.parse_session_member(rows[0][0]) if len(rows) == 1 else None
+
+    def user_sessions(
+        self, tenant: str, user_id: str, *, namespace: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[SessionKey]:
+        with self._db.errors("user_sessions"):
+            rows = self._db.connection().execute(
+                f"SELECT member FROM working_memory WHERE tenant = ? AND user_id = ? AND (? = '' OR namespace = ?)"
+                f" AND {_LIVE} ORDER BY member LIMIT ? OFFSET ?",
+                (tenant, user_id, namespace or "", namespace or "", _now_ms(), limit, offset),
+            ).fetchall()
+        return [keys.parse_session_member(row[0]) for row in rows]
 
     def ping(self) -> None:
         with self._db.errors("ping"):

@@ -58,6 +58,11 @@ class SqsTaskQueue:
             },
         )
 
+    def drop_user_tasks(self, tenant: str, user_id: str, *, namespace: str | None = None) -> int | None:
+        """None: SQS deletes a message only by the receipt handle of a delivery, never by content. The
+        consumer drops a deleted user's tasks by the deletion tombstone instead (services/user_data.py)."""
+        return None
+
     def ping(self) -> None:
         self._call("get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
 

@@ -19,6 +19,10 @@ Consumer (`ExtractionService.run`, called by ExtractionFunction on AWS and by th
 4. only then mark those messages extracted, with the store's atomic `mark_extracted`, which can never
    overwrite a PUT that landed meanwhile. A failed run raises and marks nothing, so the queue
    redelivers it and, past its receive limit, dead-letters it: never a silent drop.
+
+A task of a user whose data was deleted after it was enqueued (a deletion tombstone, services/user_data.py)
+is dropped (`user-deleted`): before it starts, again before it writes, and after it wrote, when a deletion
+that ran meanwhile would otherwise miss what it stored (it deletes that again).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
     from agent_memory.services.knowledge_updates import KnowledgeUpdater
     from agent_memory.services.long_term import LongTermService
     from agent_memory.services.task_records import TaskRecords
+    from agent_memory.services.user_data import UserTombstones
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +125,7 @@ class ExtractionScheduler:
 
 @dataclass
 class ExtractionResult:
-    status: Literal["extracted", "superseded", "session-gone", "nothing-new"]
+    status: Literal["extracted", "superseded", "session-gone", "nothing-new", "user-deleted"]
     stored: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
@@ -140,6 +145,7 @@ class ExtractionService:
         *,
         updater: KnowledgeUpdater | None = None,
         records: TaskRecords | None = None,
+        tombstones: UserTombstones | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
@@ -147,7 +153,26 @@ class ExtractionService:
         self._llm = llm
         self._updater = updater
         self._records = records
+        self._tombstones = tombstones
         self._clock = clock
+
+    def _user_deleted(self, task: AnyTask, user_id: str | None, namespace: str | None) -> bool:
+        """Whether the user's data was deleted after this task was enqueued (see user_data.py)."""
+        return self._tombstones is not None and self._tombstones.covers(task.tenant, user_id, namespace,
+                                                                         task.enqueued_at)
+
+    def _undo_if_user_deleted(self, task: AnyTask, records: Sequence[MemoryRecord], written: Sequence[str]) -> bool:
+        """After a write: when a deletion of a user of `records` ran meanwhile, delete what this task wrote
+        for that user (the deletion may have listed the records before they were there)."""
+        users = {(r.user_id, r.namespace) for r in records if r.user_id}
+        deleted = {u for u in users if self._user_deleted(task, *u)}
+        if not deleted:
+            return False
+        kept = set(written)
+        ids = [r.id for r in records if (r.user_id, r.namespace) in deleted and r.id in kept]
+        self._long_term.delete(task.tenant, ids)
+        logger.info("extraction dropped task_id=%s reason=user-deleted undone=%d", task.task_id, len(ids))
+        return True
 
     def run(self, task: ExtractionTask | RecordExtractionTask) -> ExtractionResult:
         """Raises DependencyUnavailableError (LLM, store: worth a retry, StructuredOutputError included) or
@@ -163,6 +188,7 @@ class ExtractionService:
         sources = [
             r for r in self._long_term.get_many(task.tenant, task.record_ids)
             if r.discrete_memory_extracted == "f" and r.extraction_strategy != "summary"
+            and not self._user_deleted(task, r.user_id, r.namespace)
         ]
         if not sources:
             return ExtractionResult("nothing-new")
@@ -190,9 +216,11 @@ class ExtractionService:
                 )
                 derived.append(record)
         result = ExtractionResult("extracted")
+        derived = [r for r in derived if not self._user_deleted(task, r.user_id, r.namespace)]
         if derived:
             outcome = self._long_term.create(task.tenant, derived, deduplicate=True)
             result.stored, result.duplicates = outcome.stored, outcome.duplicates
+            self._undo_if_user_deleted(task, derived, outcome.stored)
         result.marked = self._long_term.mark_extracted(task.tenant, [s.id for s in sources])
         logger.info(
             "record extraction done task_id=%s sources=%d memories=%d stored=%d duplicates=%d",
@@ -230,6 +258,8 @@ class ExtractionService:
 
     def _extract_session(self, task: ExtractionTask, started: Callable[[], None] = lambda: None) -> ExtractionResult:
         key = task.session_key
+        if self._user_deleted(task, task.user_id, task.namespace):
+            return ExtractionResult("user-deleted")
         memory = self._sessions.get(key)
         if memory is None:
             return ExtractionResult("session-gone")
@@ -273,6 +303,8 @@ class ExtractionService:
                     }]
                     result.retired.append(old.id)
                 records.append(self._record(record_id, item, memory, strategy.name, sources, metadata, now))
+        if self._user_deleted(task, task.user_id, task.namespace):  # deleted while the LLM worked
+            return ExtractionResult("user-deleted")
         outcome = self._long_term.create(task.tenant, records, deduplicate=True) if records else None
         if outcome is not None:
             result.stored, result.duplicates = outcome.stored, outcome.duplicates
@@ -292,6 +324,11 @@ class ExtractionService:
         if result.retired:
             # After the new facts are stored, so a failure in between never loses both.
             self._long_term.delete(task.tenant, result.retired)
+        if self._user_deleted(task, task.user_id, task.namespace):  # deleted while this task wrote
+            self._long_term.delete(task.tenant, [*result.stored, *result.updated])
+            logger.info("extraction dropped task_id=%s reason=user-deleted undone=%d", task.task_id,
+                        len(result.stored) + len(result.updated))
+            return ExtractionResult("user-deleted")
         result.marked = self._sessions.mark_extracted(key, pending)
         logger.info(
             "extraction done task_id=%s strategy=%s memories=%d stored=%d duplicates=%d updated=%d retired=%d "

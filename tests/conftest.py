@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.opensearch_node",
     "tests.fixtures.app",
     "tests.fixtures.moto_sqs",
+    "tests.fixtures.moto_dynamodb",
 ]

@@ -3,7 +3,6 @@ real HTTP (boto3 `endpoint_url`), plus what each does when its backend fails."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,56 +10,15 @@ from typing import Any
 
 import pytest
 
-from agent_memory.adapters.dynamodb_api_keys import TENANT_INDEX, DynamoDbApiKeyStore
+from agent_memory.adapters.dynamodb_api_keys import DynamoDbApiKeyStore
 from agent_memory.adapters.sqlite_api_keys import SqliteApiKeyStore
 from agent_memory.domain.api_keys import ApiKey
 from agent_memory.domain.errors import AuthenticationError, ConflictError, DependencyUnavailableError, NotFoundError
 from agent_memory.services.auth import ApiKeyService
+from tests.fixtures.moto_dynamodb import REGION
 from tests.fixtures.redis_process import free_port
 
-REGION = "us-east-1"
 T0 = datetime(2026, 6, 1, 12, 0, 0, 250_000, tzinfo=UTC)
-
-
-def create_table(client: Any, name: str) -> None:
-    """The table as template.yaml declares it (ApiKeysTable)."""
-    client.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "key_id", "AttributeType": "S"},
-            {"AttributeName": "tenant", "AttributeType": "S"},
-            {"AttributeName": "created_at", "AttributeType": "N"},
-        ],
-        KeySchema=[{"AttributeName": "key_id", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": TENANT_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "tenant", "KeyType": "HASH"},
-                    {"AttributeName": "created_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_SESSION_TOKEN", "testing"), ("AWS_DEFAULT_REGION", REGION)):  # fmt: skip
-        monkeypatch.setenv(name, value)
-
-
-@pytest.fixture
-def dynamodb_table(moto_sqs_endpoint: str, aws_env: None) -> tuple[str, str]:
-    """A fresh table on the session's moto server (it serves every service, not only SQS)."""
-    import boto3
-
-    name = f"api-keys-{uuid.uuid4().hex[:8]}"
-    create_table(boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_sqs_endpoint), name)
-    return moto_sqs_endpoint, name
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])

@@ -148,3 +148,22 @@ def test_deletion_pages_through_more_records_than_one_page(container: Container)
     assert container.user_data_service.delete("t1", "alice").long_term_memories == 1203
     assert _alices_records(container) == []
     assert [r.id for r in container.long_term_store.user_records("t1", "bob")] == ["keep"]
+
+
+def test_a_summary_view_run_stores_nothing_for_a_user_deleted_meanwhile(
+    container: Container, llm: ScriptedLLM
+) -> None:
+    from agent_memory.domain.summary_views import SummaryView
+    from agent_memory.domain.tasks import SummaryViewRunTask
+
+    container.long_term_service.create("t1", [
+        MemoryRecord(id="a", text="Alice likes tea", user_id="alice", discrete_memory_extracted="t"),
+        MemoryRecord(id="b", text="Bob likes coffee", user_id="bob", discrete_memory_extracted="t"),
+    ])
+    views = container.summary_view_service
+    view = views.create("t1", SummaryView(name="per user", group_by=["user_id"]))
+    message = SummaryViewRunTask.for_view("t1", view.id, "task-1")
+    # the deletion lands while the LLM summarizes the first group
+    llm.during = lambda: container.user_data_service.delete("t1", "alice")
+    views.run(message)
+    assert {p.group["user_id"] for p in views.list_partitions("t1", view.id)} == {"bob"}

@@ -376,11 +376,14 @@ class Container:
     def summary_view_service(self) -> SummaryViewService:
         from agent_memory.services.summary_views import SummaryViewService
 
+        from agent_memory.services.user_data import UserTombstones
+
         return SummaryViewService(
             self.document_store,
             self.long_term_service,
             llm=self.language_model,
             queue=self.task_queue if self.settings.background_tasks_enabled else None,
+            tombstones=UserTombstones(self.document_store),
         )
 
     def run_task(self, task: AnyTask) -> Any:

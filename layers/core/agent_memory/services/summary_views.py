@@ -38,6 +38,7 @@ from agent_memory.services.task_records import TaskRecords
 if TYPE_CHECKING:
     from agent_memory.ports import DocumentStore, LanguageModel, TaskQueue
     from agent_memory.services.long_term import LongTermService
+    from agent_memory.services.user_data import UserTombstones
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +66,14 @@ class SummaryViewService:
         *,
         llm: LanguageModel | None,
         queue: TaskQueue | None,
+        tombstones: UserTombstones | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._documents = documents
         self._long_term = long_term
         self._llm = llm
         self._queue = queue
+        self._tombstones = tombstones
         self._clock = clock
         self._tasks = TaskRecords(documents, clock=clock)
 
@@ -173,7 +176,13 @@ class SummaryViewService:
         try:
             groups = self._groups(tenant, view)
             for group in groups:
-                self.run_partition(tenant, view.id, group)
+                # A group of a user deleted after this run was enqueued (services/user_data.py) is skipped,
+                # and its result deleted again when the deletion landed while it was computed.
+                if self._user_deleted(message, group):
+                    continue
+                result = self.run_partition(tenant, view.id, group)
+                if self._user_deleted(message, group):
+                    self._documents.delete(tenant, PARTITIONS, [result.key])
         except Exception as exc:
             detail = getattr(exc, "detail", None) or f"{type(exc).__name__}: {exc}"
             self._put_task(tenant, task.model_copy(
@@ -184,6 +193,10 @@ class SummaryViewService:
         return RunResult("success", len(groups))
 
     # --- helpers ----------------------------------------------------------------------------------
+    def _user_deleted(self, message: SummaryViewRunTask, group: dict[str, str]) -> bool:
+        return self._tombstones is not None and self._tombstones.covers(
+            message.tenant, group.get("user_id"), group.get("namespace"), message.enqueued_at)
+
     def _need_llm(self) -> LanguageModel:
         if self._llm is None:
             raise FeatureDisabledError("summary views need an LLM (OPENAI_API_KEY, or LLM_PROVIDER=azure|bedrock)")

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from agent_memory import bootstrap
 from agent_memory.adapters.fake_embedder import FakeEmbedder
 from agent_memory.bootstrap import Container
 from agent_memory.cli import FakeLambdaContext, load_module
+from agent_memory.domain.errors import ConfigurationError
 from agent_memory.services.auth import ApiKeyService
 from tests.fixtures.app import make_settings
 from tests.fixtures.moto_dynamodb import REGION
@@ -79,8 +79,15 @@ def test_another_tenants_key_does_not_see_the_session(deployed: tuple[Any, Any])
     assert got["statusCode"] == 404
 
 
-def test_auth_disabled_is_a_configuration_error_on_lambda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auth_disabled_stops_the_api_on_lambda_but_not_extraction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "ApiFunction")
-    with pytest.raises(ValidationError, match="AUTH_MODE=disabled is refused on Lambda"):
-        make_settings(tmp_path)
-    assert make_settings(tmp_path, auth_mode="api_key").auth_mode == "api_key"
+    settings = make_settings(tmp_path)  # ExtractionFunction reads the same settings: they load
+    assert settings.auth_mode == "disabled"
+    monkeypatch.setattr(bootstrap, "_container", Container(settings, embedder=FakeEmbedder(dimensions=64)))
+    module = load_module(HANDLER_FILE)
+    monkeypatch.setattr(module, "_asgi", None)
+    with pytest.raises(ConfigurationError, match="AUTH_MODE=disabled is refused on Lambda"):
+        module.handler(event("health.json"), FakeLambdaContext())

@@ -10,6 +10,7 @@ security is optional (`{}` or a scheme).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from agent_memory.domain.errors import ConfigurationError
 from agent_memory.http import deps
 
 BEARER = "HTTPBearer"
@@ -40,7 +42,14 @@ _PRINCIPAL_CALLS = {deps.get_principal, deps.get_working_memory_call}
 
 def install_security(app: FastAPI, mode: str, *, rate_limited: bool = False) -> None:
     """Complete `app.openapi()` for AUTH_MODE `mode` (call once, after the routers are included);
-    `rate_limited`: authenticated routes can also answer 429 (http/rate_limit.py)."""
+    `rate_limited`: authenticated routes can also answer 429 (http/rate_limit.py).
+
+    Raises ConfigurationError for AUTH_MODE=disabled on Lambda: a deployed API has no loopback to hide
+    behind, and anyone with its URL would be every tenant. The check sits here, where the API's app is
+    built, and not in Settings, because ExtractionFunction (no HTTP) reads the same settings.
+    """
+    if mode == "disabled" and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        raise ConfigurationError("AUTH_MODE=disabled is refused on Lambda: set AUTH_MODE=api_key or jwt")
     build = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -197,3 +197,19 @@ def test_startup_names_a_missing_secret(aws: dict[str, Any], tmp_path: Path) -> 
 
     with pytest.raises(ConfigurationError, match=r"OPENAI_API_KEY_SECRET \(Secrets Manager secret 'gone'\)"):
         container.check_startup()
+
+
+@pytest.mark.parametrize("command", [["init"], ["serve", "--port", "1"]])
+def test_serve_and_init_refuse_to_start_naming_the_missing_secret(
+    aws: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:  # fmt: skip
+    from agent_memory import bootstrap, cli
+
+    container = Container(_settings(AGENT_MEMORY_DATA_DIR=tmp_path, redis_url="redis://127.0.0.1:1/0",
+                                    redis_auth_token_secret="ssm:/am/gone", embedding_provider="fake"))  # fmt: skip
+    monkeypatch.setattr(bootstrap, "_container", container)
+
+    assert cli.main(command) == 2
+    message = "cannot start: REDIS_AUTH_TOKEN_SECRET (SSM parameter '/am/gone') could not be read"
+    assert message in capsys.readouterr().err

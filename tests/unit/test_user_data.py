@@ -136,7 +136,12 @@ def test_a_task_enqueued_after_the_deletion_runs(container: Container, llm: Scri
     assert [r.text for r in _alices_records(container)] == ["User is vegetarian"]
 
 
-def test_deletion_pages_through_more_records_than_one_page(container: Container) -> None:
+def test_deletion_pages_through_more_records_than_one_page(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_memory.services import user_data
+
+    monkeypatch.setattr(user_data, "DELETE_PAGE", 500)
     records = [MemoryRecord(id=f"r{i:04d}", text=f"fact number {i}", user_id="alice") for i in range(1203)]
     records.append(MemoryRecord(id="keep", text="bob's fact", user_id="bob"))
     store = container.long_term_store

@@ -162,3 +162,28 @@ def test_serve_refuses_a_public_address_with_auth_disabled(data_dir: Path) -> No
     )  # fmt: skip
     assert done.returncode == 2
     assert "refusing to serve on 0.0.0.0 with AUTH_MODE=disabled" in done.stderr
+
+
+def test_the_keys_cli_writes_to_dynamodb_when_api_keys_table_is_set(dynamodb_table: tuple[str, str],
+                                                                    tmp_path: Path) -> None:  # fmt: skip
+    endpoint, table = dynamodb_table
+    env = environment(API_KEYS_TABLE=table, DYNAMODB_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(AGENT_MEMORY), "keys", *args], env=env, capture_output=True, text=True,
+                              timeout=60, cwd=tmp_path)  # fmt: skip
+
+    created = run("create", "--tenant", "acme", "--name", "prod")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.splitlines()[-1]
+    assert KEY.fullmatch(key)
+    import boto3
+
+    items = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=endpoint).scan(TableName=table)["Items"]
+    assert [i["tenant"]["S"] for i in items] == ["acme"]
+    assert key.rsplit("_", 1)[1] not in json.dumps(items)  # only the hash is stored
+    listed = json.loads(run("list", "--tenant", "acme", "--json").stdout)
+    assert [r["name"] for r in listed] == ["prod"]
+    assert run("revoke", listed[0]["key_id"]).returncode == 0
+    assert json.loads(run("list", "--json").stdout)[0]["revoked_at"] is not None
+    assert not (tmp_path / ".agent-memory" / "api_keys.sqlite3").exists()  # nothing went to SQLite

@@ -208,3 +208,21 @@ def test_docstring_examples(module: str) -> None:
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("[::1]", True), ("localhost", True),
+     ("0.0.0.0", False), ("::", False), ("192.168.1.10", False), ("example.com", False)],
+)  # fmt: skip
+def test_serve_allows_auth_disabled_only_on_loopback(host: str, allowed: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_memory import cli
+    from agent_memory.config import Settings
+
+    monkeypatch.setattr("agent_memory.config.get_settings", lambda: Settings(_env_file=None, auth_mode="disabled"))
+    problem = cli._check_auth_binding(host)
+    assert (problem is None) is allowed, problem
+    if not allowed:
+        assert "AUTH_MODE=disabled" in problem and "AUTH_MODE=api_key" in problem  # type: ignore[operator]
+    monkeypatch.setattr("agent_memory.config.get_settings", lambda: Settings(_env_file=None, auth_mode="api_key"))
+    assert cli._check_auth_binding(host) is None

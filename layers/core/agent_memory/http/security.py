@@ -37,7 +37,7 @@ TENANT_PARAMETER = {
     "schema": {"type": "string"},
     "description": "With auth on, only the credential's own tenant; with auth disabled, the tenant to act as",
 }
-_PRINCIPAL_CALLS = {deps.get_principal, deps.get_working_memory_call}
+_PRINCIPAL_CALLS: set[Callable[..., Any]] = {deps.get_principal, deps.get_working_memory_call}
 
 
 def install_security(app: FastAPI, mode: str, *, rate_limited: bool = False) -> None:
@@ -90,7 +90,7 @@ def _document(app: FastAPI, schema: dict[str, Any], mode: str, rate_limited: boo
         schemes[API_KEY] = {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     if schemes:
         schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(schemes)
-    requirement = [{name: []} for name in schemes]
+    requirement: list[dict[str, list[str]]] = [{name: []} for name in schemes]
     paths = schema.get("paths", {})
     for route in authenticated_routes(app):
         for method in route.methods or ():

@@ -366,7 +366,9 @@ def open_store(kind: str, workdir: Path, slug: str, opensearch: str | None) -> I
     try:
         yield store
     finally:
-        store._client.indices.delete(index=f"{index},{index}-hash-claims", ignore_unavailable=True)
+        from agent_memory.adapters.opensearch_long_term import owned_indexes
+
+        store._client.indices.delete(index=owned_indexes(index), ignore_unavailable=True)
 
 
 def run_service(

@@ -357,7 +357,7 @@ def opensearch_url(wanted: bool) -> Iterator[str | None]:
 
 def opensearch_side(url: str, data: Corpus, queries: Queries) -> dict[str, Any]:
     """The same records in a fresh index on the node (bulk writes, one refresh), searched in-process."""
-    from agent_memory.adapters.opensearch_long_term import OpenSearchLongTermStore
+    from agent_memory.adapters.opensearch_long_term import OpenSearchLongTermStore, owned_indexes
 
     index = f"bench-ltm-{len(data.records)}-{os.getpid()}"
     store = OpenSearchLongTermStore.from_settings_values(
@@ -367,10 +367,10 @@ def opensearch_side(url: str, data: Corpus, queries: Queries) -> dict[str, Any]:
     store.ensure_ready(DIMS)
     try:
         ingested = ingest(store, data, budget_s=OPENSEARCH_INGEST_BUDGET_S)
-        store._client.indices.refresh(index=index)
+        store._client.indices.refresh(index=owned_indexes(index), ignore_unavailable=True)
         search = measure_store(store, queries)
-    finally:
-        store._client.indices.delete(index=index)
+    finally:  # the tenant's index (index per tenant, the default layout) and the hash claims too
+        store._client.indices.delete(index=owned_indexes(index), ignore_unavailable=True)
     return {"ingest": ingested, "search": search, "engine": getattr(store, "_engine", None)}
 
 

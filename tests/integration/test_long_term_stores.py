@@ -1,6 +1,7 @@
 """The LongTermStore contract, run against every adapter: SQLite (tmp file), and OpenSearch on the test
 node (tests/fixtures/opensearch_node.py: a real OpenSearch 2.19 with k-NN, or the cluster at
-OPENSEARCH_URL) once with the lucene engine and once with faiss (on the node, its exact-search path).
+OPENSEARCH_URL) once with the lucene engine and once with faiss (on the node, its exact-search path),
+both with an index per tenant (the default layout), and once more with lucene on the shared layout.
 AOSS is eventually consistent and cannot pass the read-your-writes checks, see opensearch_long_term.py.
 
 Filter semantics are checked against `SearchFilters.matches()`, the reference, on a small corpus that
@@ -33,7 +34,7 @@ EMBEDDER = FakeEmbedder(DIMS)
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def _opensearch_store(url: str, index: str, engine: str) -> Any:
+def _opensearch_store(url: str, index: str, engine: str, tenancy: str = "index-per-tenant") -> Any:
     from agent_memory.adapters.opensearch_long_term import OpenSearchLongTermStore
 
     username = os.environ.get("OPENSEARCH_USERNAME")
@@ -41,6 +42,7 @@ def _opensearch_store(url: str, index: str, engine: str) -> Any:
         url=url,
         index=index,
         engine=engine,  # type: ignore[arg-type]
+        tenancy=tenancy,  # type: ignore[arg-type]
         auth="basic" if username else "none",
         service="es",
         region=None,
@@ -55,6 +57,7 @@ def _opensearch_store(url: str, index: str, engine: str) -> Any:
         "sqlite",
         pytest.param("opensearch-lucene", marks=pytest.mark.opensearch),
         pytest.param("opensearch-faiss", marks=pytest.mark.opensearch),
+        pytest.param("opensearch-lucene-shared", marks=pytest.mark.opensearch),
     ]
 )
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LongTermStore]:
@@ -66,10 +69,17 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LongTermSt
     else:
         url = request.getfixturevalue("opensearch_node_url")
         index = f"test-ltm-{uuid.uuid4().hex[:12]}"
-        opensearch_store = _opensearch_store(url, index, request.param.removeprefix("opensearch-"))
+        _, engine, *shared = request.param.split("-")
+        opensearch_store = _opensearch_store(url, index, engine, "shared" if shared else "index-per-tenant")
         opensearch_store.ensure_ready(DIMS)
         yield opensearch_store
-        opensearch_store._client.indices.delete(index=f"{index},{index}-hash-claims", ignore_unavailable=True)
+        delete_opensearch_indexes(opensearch_store, index)
+
+
+def delete_opensearch_indexes(store: Any, index: str) -> None:
+    from agent_memory.adapters.opensearch_long_term import owned_indexes
+
+    store._client.indices.delete(index=owned_indexes(index), ignore_unavailable=True)
 
 
 def rec(text: str, **fields: Any) -> MemoryRecord:
@@ -205,6 +215,43 @@ def test_tenants_never_see_each_other(store: LongTermStore) -> None:
     (theirs,) = store.get("t2", [mine.id])
     assert (theirs.text, theirs.access_count) == ("other tenant apples", 0)
     assert search(store, "t3", "list") == ([], 0)
+
+
+def test_keyword_statistics_are_per_tenant(store: LongTermStore) -> None:
+    # Given the same records in two tenants
+    texts = ("the otter swims in the river", "the otter eats a fish by the river bank", "a heron waits")
+    for tenant in ("t1", "t2"):
+        put(store, tenant, *(rec(t) for t in texts))
+    query = "otter river fish"
+    raw_before = raw_keyword_scores(store, "t1", query)
+    hybrid_before = [(r.id, r.score) for r in search(store, "t1", "hybrid", query, alpha=0.5)[0]]
+    # When the other tenant stores many records full of the query's words
+    put(store, "t2", *(rec(f"otter river fish {i}") for i in range(200)))
+    # Then this tenant's raw BM25 scores and hybrid scores have not moved (not on the shared OpenSearch
+    # layout, whose statistics are per shard: test_opensearch_tenancy.py shows that they do there)
+    if getattr(store, "_tenancy", None) == "shared":
+        assert raw_keyword_scores(store, "t1", query) != pytest.approx(raw_before)
+        return
+    assert raw_keyword_scores(store, "t1", query) == pytest.approx(raw_before)
+    hybrid_after = [(r.id, r.score) for r in search(store, "t1", "hybrid", query, alpha=0.5)[0]]
+    assert [i for i, _ in hybrid_after] == [i for i, _ in hybrid_before]
+    assert [s for _, s in hybrid_after] == pytest.approx([s for _, s in hybrid_before])
+
+
+def raw_keyword_scores(store: LongTermStore, tenant: str, text: str) -> list[float]:
+    """The engine's own BM25 scores of the tenant's best keyword matches, before normalisation."""
+    from agent_memory.domain.keywords import parse_keyword_query
+
+    query, keywords = SearchQuery(tenant=tenant, mode="keyword", text=text), parse_keyword_query(text)
+    if isinstance(store, SqliteLongTermStore):
+        with store._transaction(write=False) as conn:
+            found: Any = store._keywords.candidates(conn, query, keywords, start=0, size=10)
+    else:
+        from agent_memory.adapters.opensearch_search import OpenSearchCandidates
+
+        found = OpenSearchCandidates(store).keyword_candidates(query, keywords, start=0, size=10)  # type: ignore[arg-type]
+    assert found.hits, "the query matches nothing: the test would prove nothing"
+    return [score for _, score in found.hits]
 
 
 # -- filters ------------------------------------------------------------------------------------------
@@ -513,9 +560,10 @@ def test_hybrid_lifts_records_dated_in_the_named_period(store: LongTermStore) ->
 
 
 def test_dimension_mismatch_is_a_configuration_error(store: LongTermStore) -> None:
+    # (with an index per tenant, the tenant's index exists once it has a record)
+    put(store, "t1", rec("hello"))
     with pytest.raises(ConfigurationError, match=f"{DIMS}.*32"):
         store.ensure_ready(32)
-    put(store, "t1", rec("hello"))
     with pytest.raises(ConfigurationError):
         store.search(SearchQuery(tenant="t1", mode="semantic", vector=[1.0] * 32))
     with pytest.raises(ConfigurationError):
@@ -654,7 +702,7 @@ def test_the_same_input_ranks_the_same_on_both_stores(
                 assert (a.score_type, a.dist) == (b.score_type, pytest.approx(b.dist, abs=2e-3)), (mode, text, a.id)
     finally:
         sqlite_store.close()
-        opensearch_store._client.indices.delete(index=f"{index},{index}-hash-claims", ignore_unavailable=True)
+        delete_opensearch_indexes(opensearch_store, index)
 
 
 # -- OpenSearch only ------------------------------------------------------------------------------------
@@ -668,18 +716,23 @@ def test_opensearch_engine_none_lets_the_cluster_choose_and_still_scores_inner_p
     index = f"test-ltm-{uuid.uuid4().hex[:12]}"
     store = _opensearch_store(opensearch_node_url, index, "none")
     try:
-        store.ensure_ready(DIMS)
-        # the cluster fills in its default (faiss on 2.19), and a second start accepts what it chose
-        method = store._client.indices.get_mapping(index=index)[index]["mappings"]["properties"]["vector"]["method"]
-        assert (method["engine"], method["space_type"]) == ("faiss", "innerproduct")
+        from agent_memory.adapters.opensearch_long_term import tenant_index_name
+
         store.ensure_ready(DIMS)
         a = [1.0] + [0.0] * (DIMS - 1)
         mean = [0.5, 0.5] + [0.0] * (DIMS - 2)
         store.upsert("t1", [rec("mean"), rec("same")], [mean, a])
+        # the cluster fills in its default (faiss on 2.19), and a second start accepts what it chose
+        t1_index = tenant_index_name(index, "t1")
+        mapping = store._client.indices.get_mapping(index=t1_index)[t1_index]["mappings"]
+        method = mapping["properties"]["vector"]["method"]
+        assert (method["engine"], method["space_type"]) == ("faiss", "innerproduct")
+        store = _opensearch_store(opensearch_node_url, index, "none")
+        store.ensure_ready(DIMS)
         page, _ = store.search(SearchQuery(tenant="t1", mode="semantic", vector=a, limit=2))
         assert [(r.text, round(r.dist, 6)) for r in page] == [("same", 0.0), ("mean", 0.5)]
     finally:
-        store._client.indices.delete(index=f"{index},{index}-hash-claims", ignore_unavailable=True)
+        delete_opensearch_indexes(store, index)
 
 
 # -- SQLite only ----------------------------------------------------------------------------------------

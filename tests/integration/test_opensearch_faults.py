@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agent_memory.adapters.fake_embedder import FakeEmbedder
-from agent_memory.adapters.opensearch_long_term import OpenSearchLongTermStore
+from agent_memory.adapters.opensearch_long_term import OpenSearchLongTermStore, owned_indexes, tenant_index_name
 from agent_memory.bootstrap import Container
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError, InvalidInputError
 from agent_memory.domain.filters import SearchQuery
@@ -35,27 +35,33 @@ TIMEOUT_SECONDS = 2.0  # what the API gets; set-up calls get more, so a busy mac
 EMBEDDER = FakeEmbedder(DIMS)
 
 
-def _store(url: str, index: str, *, timeout: float = TIMEOUT_SECONDS) -> OpenSearchLongTermStore:
+def _store(url: str, index: str, *, timeout: float = TIMEOUT_SECONDS, tenancy: str = "index-per-tenant") -> Any:
     return OpenSearchLongTermStore.from_settings_values(
         url=url, index=index, auth="none", service="es", region=None, username=None, password=None,
-        timeout_seconds=timeout,
+        timeout_seconds=timeout, tenancy=tenancy,  # type: ignore[arg-type]
     )  # fmt: skip
 
 
-def _container(tmp_path: Path, url: str, index: str) -> Container:
+def _container(tmp_path: Path, url: str, index: str, tenancy: str = "index-per-tenant") -> Container:
     settings = make_settings(
-        tmp_path, opensearch_url=url, opensearch_index=index, opensearch_timeout_seconds=TIMEOUT_SECONDS
-    )
+        tmp_path, opensearch_url=url, opensearch_index=index, opensearch_timeout_seconds=TIMEOUT_SECONDS,
+        opensearch_tenancy=tenancy,
+    )  # fmt: skip
     return Container(settings, embedder=EMBEDDER)
+
+
+def _default_tenant_index(tmp_path: Path, index: str, tenancy: str) -> str:
+    """The index the API's (default) tenant reads in this layout."""
+    tenant = make_settings(tmp_path).default_tenant
+    return index if tenancy == "shared" else tenant_index_name(index, tenant)
 
 
 @pytest.fixture
 def index(opensearch_node_url: str) -> Iterator[str]:
     name = f"test-faults-{uuid.uuid4().hex[:12]}"
     yield name
-    _store(opensearch_node_url, name, timeout=10)._client.indices.delete(
-        index=f"{name},{name}-hash-claims", ignore_unavailable=True
-    )
+    client = _store(opensearch_node_url, name, timeout=10)._client
+    client.indices.delete(index=owned_indexes(name), ignore_unavailable=True)
 
 
 def _search_body() -> dict[str, Any]:
@@ -67,7 +73,11 @@ def _search_body() -> dict[str, Any]:
 
 def test_a_stopped_or_paused_node_is_a_503_within_the_timeout(tmp_path: Path, opensearch_node_factory) -> None:  # type: ignore[no-untyped-def]
     with opensearch_node_factory() as node:
-        _store(node.url, "faults", timeout=30).ensure_ready(DIMS)  # index creation is the slowest call
+        # Index creation is the slowest call: the default tenant's index is made here, by a write
+        warm = _store(node.url, "faults", timeout=30)
+        warm.ensure_ready(DIMS)
+        warm.upsert(make_settings(tmp_path).default_tenant, [MemoryRecord(id="warm", text="warm")], [[1.0] * DIMS])
+        warm.delete(make_settings(tmp_path).default_tenant, ["warm"])
         container = _container(tmp_path, node.url, "faults")
         with TestClient(create_app(container)) as api:
             created = api.post("/v1/long-term-memory/", json={"memories": [{"id": "m1", "text": "likes tea"}]})
@@ -171,42 +181,58 @@ def test_the_api_answers_a_refused_record_with_400_and_stores_nothing(
 # -- an index that does not fit -------------------------------------------------------------------------
 
 
+LAYOUTS = pytest.mark.parametrize("tenancy", ["index-per-tenant", "shared"])
+
+
+@LAYOUTS
 def test_an_index_of_another_dimension_stops_startup_naming_both(
-    tmp_path: Path, opensearch_node_url: str, index: str
+    tmp_path: Path, opensearch_node_url: str, index: str, tenancy: str
 ) -> None:
-    _store(opensearch_node_url, index).ensure_ready(32)
-    with pytest.raises(
-        ConfigurationError, match=rf"'{index}' was built with 32-dim vectors but the embedder produces 64"
-    ):
-        _container(tmp_path, opensearch_node_url, index).check_startup()
+    # Given the (default) tenant's index built with 32-dim vectors
+    old = _store(opensearch_node_url, index, timeout=10, tenancy=tenancy)
+    old.ensure_ready(32)
+    old.upsert(make_settings(tmp_path).default_tenant, [MemoryRecord(text="old")], [[1.0] * 32])
+    target = _default_tenant_index(tmp_path, index, tenancy)
+    # Then a start-up with a 64-dim embedder stops, naming the index and both dimensions
+    expected = rf"'{target}' was built with 32-dim vectors but the embedder produces 64"
+    with pytest.raises(ConfigurationError, match=expected):
+        _container(tmp_path, opensearch_node_url, index, tenancy).check_startup()
+    # And a request of that tenant that reaches it anyway is a 503 saying so
+    api = TestClient(create_app(_container(tmp_path, opensearch_node_url, index, tenancy)))
+    response = api.post("/v1/long-term-memory/search", json=_search_body())
+    assert response.status_code == 503 and "32-dim" in response.json()["detail"], response.text
 
 
+@LAYOUTS
 def test_an_index_of_another_space_stops_startup_naming_both(
-    tmp_path: Path, opensearch_node_url: str, index: str
+    tmp_path: Path, opensearch_node_url: str, index: str, tenancy: str
 ) -> None:
     # Given an index an earlier version (or a person) made with cosine similarity
     store = _store(opensearch_node_url, index, timeout=10)
     vector = {"type": "knn_vector", "dimension": DIMS, "method": {"name": "hnsw", "space_type": "cosinesimil",
                                                                     "engine": "lucene"}}  # fmt: skip
     store._client.indices.create(
-        index=index, body={"settings": {"index": {"knn": True}}, "mappings": {"properties": {"vector": vector}}}
+        index=_default_tenant_index(tmp_path, index, tenancy),
+        body={"settings": {"index": {"knn": True}}, "mappings": {"properties": {"vector": vector}}},
     )
     with pytest.raises(ConfigurationError, match="'cosinesimil', but this version needs 'innerproduct'"):
-        _container(tmp_path, opensearch_node_url, index).check_startup()
+        _container(tmp_path, opensearch_node_url, index, tenancy).check_startup()
 
 
+@LAYOUTS
 def test_a_conflicting_mapping_stops_startup_and_is_a_503_with_the_reason(
-    tmp_path: Path, opensearch_node_url: str, index: str
+    tmp_path: Path, opensearch_node_url: str, index: str, tenancy: str
 ) -> None:
     # Given an index that already maps our fields otherwise (e.g. made by dynamic mapping)
     store = _store(opensearch_node_url, index, timeout=10)
     mappings = {"properties": {"tenant": {"type": "text"}, "created_at": {"type": "keyword"}}}
-    store._client.indices.create(index=index, body={"mappings": mappings})
+    store._client.indices.create(index=_default_tenant_index(tmp_path, index, tenancy), body={"mappings": mappings})
     # Then start-up names each conflict
     with pytest.raises(ConfigurationError, match="'tenant' is 'text', needs 'keyword'; 'created_at' is 'keyword'"):
-        _container(tmp_path, opensearch_node_url, index).check_startup()
+        _container(tmp_path, opensearch_node_url, index, tenancy).check_startup()
     # And a request that reaches it anyway gets a 503 saying so, never a 500
-    api = TestClient(create_app(_container(tmp_path, opensearch_node_url, index)), raise_server_exceptions=False)
+    container = _container(tmp_path, opensearch_node_url, index, tenancy)
+    api = TestClient(create_app(container), raise_server_exceptions=False)
     response = api.post("/v1/long-term-memory/", json={"memories": [{"id": "m1", "text": "likes tea"}]})
     assert response.status_code == 503, response.text
     assert "conflicts" in response.json()["detail"]

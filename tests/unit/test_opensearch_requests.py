@@ -4,10 +4,15 @@ These bodies were checked against the documentation cited next to each test; the
 (tests/integration/test_long_term_stores.py) runs them for real on the OpenSearch test node. What only
 OpenSearch Serverless accepts or refuses (no custom ids, no refresh, no engine parameter) is pinned
 here, because no engine on this machine behaves like it.
+
+Most tests use the shared layout, whose single index name keeps the bodies short; the bodies are the
+same in the index-per-tenant layout, whose own requests (which index, when it is created and checked)
+are pinned in the last section.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -23,10 +28,13 @@ from opensearchpy.exceptions import (
 )
 
 from agent_memory.adapters.opensearch_long_term import (
+    MAX_BASE_NAME_BYTES,
     OpenSearchLongTermStore,
+    Tenancy,
     distance_from_score,
     index_body,
     min_score_for_distance,
+    tenant_index_name,
 )
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError, InvalidInputError
 from agent_memory.domain.filters import DateTimeFilter, EnumFilter, SearchFilters, SearchQuery, TagFilter
@@ -46,6 +54,8 @@ class FakeIndices:
         self._space = space
         self.create_error: Exception | None = None
         self.other_properties: dict[str, Any] = {}  # more fields the index's mapping answers with
+        self.missing: set[str] = set()  # indexes get_mapping answers 404 for, until created
+        self.tenant_indexes: dict[str, int] = {}  # name -> dimension, what a wildcard get_mapping finds
 
     def exists(self, **kwargs: Any) -> bool:
         self._client.calls.append(("indices.exists", kwargs))
@@ -53,17 +63,34 @@ class FakeIndices:
 
     def create(self, **kwargs: Any) -> dict[str, Any]:
         self._client.calls.append(("indices.create", kwargs))
+        self.missing.discard(kwargs["index"])
         if self.create_error is not None:
             raise self.create_error
         return {"acknowledged": True}
 
     def get_mapping(self, **kwargs: Any) -> dict[str, Any]:
         self._client.calls.append(("indices.get_mapping", kwargs))
+        index = kwargs["index"]
+        if index.endswith("*"):
+            return {name: self._mapping(dimension) for name, dimension in self.tenant_indexes.items()}
+        if index in self.missing:
+            raise NotFoundError(404, "index_not_found_exception", {})
+        return {index: self._mapping(self._dimension)}
+
+    def _mapping(self, dimension: int) -> dict[str, Any]:
         method = {"name": "hnsw", "space_type": self._space}
-        vector = {"type": "knn_vector", "dimension": self._dimension, "method": method}
+        vector = {"type": "knn_vector", "dimension": dimension, "method": method}
         text = {"type": "text", "analyzer": "memory_text"}
-        properties = {"vector": vector, "body": text, **self.other_properties}
-        return {kwargs["index"]: {"mappings": {"properties": properties}}}
+        return {"mappings": {"properties": {"vector": vector, "body": text, **self.other_properties}}}
+
+
+class FakeCluster:
+    def __init__(self, client: FakeClient) -> None:
+        self._client = client
+
+    def health(self, **kwargs: Any) -> dict[str, Any]:
+        self._client.calls.append(("cluster.health", kwargs))
+        return {"status": "green", "timed_out": False}
 
 
 class FakeClient:
@@ -73,6 +100,7 @@ class FakeClient:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.replies: dict[str, list[Any]] = {"search": [], "count": [], "bulk": []}
         self.indices = FakeIndices(self, exists=exists, dimension=dimension, space=space)
+        self.cluster = FakeCluster(self)
 
     def _answer(self, method: str, kwargs: dict[str, Any]) -> Any:
         self.calls.append((method, kwargs))
@@ -114,9 +142,12 @@ def hits(*items: dict[str, Any], total: int | None = None, max_score: float | No
     }
 
 
-def make_store(serverless: bool = False, **client_kwargs: Any) -> tuple[OpenSearchLongTermStore, FakeClient]:
+def make_store(
+    serverless: bool = False, tenancy: Tenancy = "shared", **client_kwargs: Any
+) -> tuple[OpenSearchLongTermStore, FakeClient]:
     client = FakeClient(**client_kwargs)
-    return OpenSearchLongTermStore(client, index_name="memories", serverless=serverless, dimensions=3), client
+    store = OpenSearchLongTermStore(client, index_name="memories", serverless=serverless, dimensions=3, tenancy=tenancy)
+    return store, client
 
 
 def rec(record_id: str, text: str = "likes tea", **fields: Any) -> MemoryRecord:
@@ -671,3 +702,146 @@ def test_touch_keeps_the_context() -> None:
     store.touch("t1", ["a"], T0)
     _, doc = client.bodies("bulk")[0]
     assert doc["context"] == "before" and doc["vector"] == [1.0, 0.0, 0.0]
+
+
+# -- index per tenant -----------------------------------------------------------------------------
+
+T1_INDEX = tenant_index_name("memories", "t1")
+LEGAL_INDEX_NAME = r"[a-z0-9][a-z0-9._-]*"  # lowercase, no \\ / * ? " < > | space , # : (OpenSearch "Create index")
+
+
+def test_tenant_index_names_are_legal_readable_and_distinct() -> None:
+    # Given tenants that differ only in case, punctuation or script, one too long, and one with no
+    # ASCII letter at all
+    tenants = ["Acme", "acme", "ACME", "acme:eu", "acme/eu", "acme eu", "Zürich", "zurich", "東京", "大阪",
+               "-_-", "", "a" * 1000, "a" * 1001, "tenant\ud800"]  # fmt: skip
+    longest_base = "b" * MAX_BASE_NAME_BYTES
+    names = [tenant_index_name(longest_base, tenant) for tenant in tenants]
+    # Then every name is a legal index name within 255 bytes, even on the longest base
+    for name in names:
+        assert re.fullmatch(LEGAL_INDEX_NAME, name) and len(name.encode()) <= 255, name
+    # And no two tenants share one; the same tenant always gets the same
+    assert len(set(names)) == len(tenants)
+    assert [tenant_index_name(longest_base, t) for t in tenants] == names
+    # And a person can tell whose index it is
+    assert tenant_index_name("memories", "Zürich").startswith("memories-t-zurich-")
+    assert tenant_index_name("memories", "Acme Corp:EU").startswith("memories-t-acme-corp-eu-")
+
+
+def test_a_tenants_first_write_creates_its_index_with_the_same_body_then_writes_there() -> None:
+    # Given a domain store, index per tenant, and a tenant with no index yet
+    store, client = make_store(tenancy="index-per-tenant")
+    client.indices.missing = {T1_INDEX}
+    client.replies["bulk"] = [{"errors": False, "items": [{"index": {"_id": "t1:a", "status": 201}}]}] * 2
+    # When the tenant writes twice
+    store.upsert("t1", [rec("a")], [[1.0, 0.0, 0.0]])
+    store.upsert("t1", [rec("a")], [[1.0, 0.0, 0.0]])
+    # Then its index is created with the mapping of the shared layout, checked once (its primary shard
+    # started: a create another process won may still be starting it), and written to
+    names = [(name, kwargs["index"]) for name, kwargs in client.calls]
+    assert names == [
+        ("indices.get_mapping", T1_INDEX),
+        ("indices.create", T1_INDEX),
+        ("indices.get_mapping", T1_INDEX),
+        ("cluster.health", T1_INDEX),
+        ("bulk", T1_INDEX),
+        ("bulk", T1_INDEX),
+    ]
+    assert client.calls[1][1]["body"] == index_body(3, "faiss")
+    assert client.calls[3][1] == {"index": T1_INDEX, "wait_for_active_shards": "1"}
+    action, doc = client.bodies("bulk")[0]
+    assert action == {"index": {"_index": T1_INDEX, "_id": "t1:a"}} and doc["tenant"] == "t1"
+    assert client.calls[4][1]["refresh"] == "wait_for"
+
+
+def test_serverless_first_write_creates_the_tenant_index_and_sends_no_id_and_no_refresh() -> None:
+    # AOSS accepts index creation with a custom analyzer and knn settings (the same body as the shared
+    # layout's, pinned above); documents still get no custom id and writes no refresh.
+    store, client = make_store(serverless=True, tenancy="index-per-tenant")
+    client.indices.missing = {T1_INDEX}
+    client.replies["bulk"] = [{"errors": False, "items": []}]
+    store.upsert("t1", [rec("a")], [[1.0, 0.0, 0.0]])
+    assert client.bodies("search") == []  # no index, so no old versions to look up
+    assert "cluster.health" not in [name for name, _ in client.calls]  # AOSS has no cluster health API
+    ((_, create),) = [call for call in client.calls if call[0] == "indices.create"]
+    assert create == {"index": T1_INDEX, "body": index_body(3, "faiss")}
+    ((_, bulk),) = [call for call in client.calls if call[0] == "bulk"]
+    assert "refresh" not in bulk and bulk["body"][0] == {"index": {"_index": T1_INDEX}}
+
+
+def test_a_create_another_process_won_is_fine() -> None:
+    store, client = make_store(tenancy="index-per-tenant")
+    client.indices.missing = {T1_INDEX}
+    client.indices.create_error = RequestError(400, "resource_already_exists_exception", {})
+    client.replies["bulk"] = [{"errors": False, "items": []}]
+    store.upsert("t1", [rec("a")], [[1.0, 0.0, 0.0]])
+    assert [name for name, _ in client.calls][-3:] == ["indices.get_mapping", "cluster.health", "bulk"]
+
+
+def test_a_tenant_without_an_index_reads_empty_without_searching() -> None:
+    store, client = make_store(tenancy="index-per-tenant")
+    client.indices.missing = {T1_INDEX}
+    assert store.get("t1", ["a"]) == []
+    assert store.find_by_hash("t1", "h") == []
+    assert store.delete("t1", ["a"]) == 0
+    for mode, vector in (("list", None), ("keyword", None), ("semantic", [1.0, 0.0, 0.0]), ("hybrid", [1, 0, 0])):
+        assert store.search(SearchQuery(tenant="t1", mode=mode, text="tea", vector=vector)) == ([], 0)  # type: ignore[arg-type]
+    store.touch("t1", ["a"], T0)
+    assert {name for name, _ in client.calls} == {"indices.get_mapping"}  # nothing created, nothing searched
+
+
+def test_a_tenant_index_of_another_dimension_is_refused_when_first_touched() -> None:
+    store, client = make_store(tenancy="index-per-tenant", dimension=1536)
+    with pytest.raises(ConfigurationError, match=rf"'{T1_INDEX}' was built with 1536-dim vectors but the embedder"):
+        store.search(SearchQuery(tenant="t1", mode="list"))
+    assert client.bodies("search") == []
+
+
+def test_ensure_ready_checks_every_tenant_index_once_and_names_a_wrong_one() -> None:
+    # Given two tenant indexes of the right dimension, one of another, and an index of another base
+    store, client = make_store(tenancy="index-per-tenant", exists=False)
+    good, other = tenant_index_name("memories", "t1"), tenant_index_name("memories", "t2")
+    wrong = tenant_index_name("memories", "t3")
+    client.indices.tenant_indexes = {good: 3, other: 3, wrong: 5, "memories-t-hash-claims": 7}
+    # Then start-up names the wrong one
+    with pytest.raises(
+        ConfigurationError, match=rf"'{wrong}' was built with 5-dim vectors but the embedder produces 3"
+    ):
+        store.ensure_ready(3)
+    # When it is gone, start-up passes, and the tenants' reads need no further check
+    del client.indices.tenant_indexes[wrong]
+    store.ensure_ready(3)
+    client.calls.clear()
+    client.replies["search"] = [hits(), hits()]
+    store.search(SearchQuery(tenant="t1", mode="list"))
+    store.search(SearchQuery(tenant="t2", mode="list"))
+    assert [name for name, _ in client.calls] == ["search", "search"]
+    # And a second start-up check (the deep health check) does not scan again
+    client.calls.clear()
+    store.ensure_ready(3)
+    assert "indices.get_mapping" not in [name for name, _ in client.calls]
+
+
+def test_ensure_ready_refuses_a_shared_index_that_still_holds_records() -> None:
+    # A deployment that ran the shared layout and now gets index-per-tenant would read none of its records
+    store, client = make_store(tenancy="index-per-tenant", exists=True)
+    client.replies["count"] = [{"count": 3}]
+    with pytest.raises(ConfigurationError, match=r"'memories' holds 3 memory records of the shared layout.*shared"):
+        store.ensure_ready(3)
+
+
+def test_serverless_ensure_ready_with_index_per_tenant_creates_nothing() -> None:
+    store, client = make_store(serverless=True, tenancy="index-per-tenant", exists=False)
+    store.ensure_ready(3)
+    assert [(name, kwargs["index"]) for name, kwargs in client.calls] == [("indices.exists", "memories")]
+
+
+def test_a_tenant_index_deleted_under_a_running_process_reads_empty_then_is_checked_again() -> None:
+    store, client = make_store(tenancy="index-per-tenant")
+    client.replies["search"] = [hits(), NotFoundError(404, "index_not_found_exception", {})]
+    store.search(SearchQuery(tenant="t1", mode="list"))  # checks and remembers the index
+    assert store.search(SearchQuery(tenant="t1", mode="list")) == ([], 0)
+    client.indices.missing = {T1_INDEX}
+    client.calls.clear()
+    assert store.get("t1", ["a"]) == []
+    assert [name for name, _ in client.calls] == ["indices.get_mapping"]

@@ -181,6 +181,7 @@ class Container:
                 auth=s.opensearch_auth,
                 service=s.opensearch_service,
                 engine=s.opensearch_engine,
+                tenancy=s.opensearch_tenancy,
                 region=s.aws_region,
                 username=s.opensearch_username,
                 password=s.opensearch_password,

@@ -29,7 +29,12 @@ class Settings(BaseSettings):
     redis_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
     redis_key_prefix: str = "am"
     opensearch_url: str | None = None
-    opensearch_index: str = "agent-memory"
+    # Lowercase, [a-z0-9._-], not starting with . _ or -, short enough for the tenant indexes' names
+    # (adapters/opensearch_long_term.py: tenant_index_name, MAX_BASE_NAME_BYTES).
+    opensearch_index: str = Field(default="agent-memory", pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=195)
+    # index-per-tenant: a tenant's records in their own index (BM25 statistics per tenant); shared: one
+    # index for all (statistics cross tenants). See docs/architecture.md, Tenancy.
+    opensearch_tenancy: Literal["index-per-tenant", "shared"] = "index-per-tenant"
     opensearch_auth: Literal["none", "basic", "sigv4"] = "none"
     opensearch_service: Literal["es", "aoss"] = "es"
     # k-NN engine of a new index: faiss (managed domains' default), lucene, or none (no `engine` in the

@@ -1,7 +1,18 @@
 """OpenSearch k-NN long-term store, for Amazon OpenSearch Service domains and Serverless (AOSS) collections.
 
-One index holds every tenant; every query carries a `tenant` term, so no query reaches another tenant
-(BM25 statistics are per shard, so they do see other tenants' texts: see docs/architecture.md, Tenancy).
+Tenancy (`tenancy`, OPENSEARCH_TENANCY; docs/architecture.md, Tenancy):
+  * `index-per-tenant` (the default): each tenant's records live in their own index,
+    `tenant_index_name(OPENSEARCH_INDEX, tenant)`, so BM25 document frequencies and average lengths are
+    the tenant's own, as on SQLite. The index is created with `index_body` on the tenant's first write (a
+    create that another process won is fine: `resource_already_exists_exception`) and its mapping is
+    checked when this process first touches it, the result cached per process; a tenant with no index
+    reads as empty. `ensure_ready` checks every tenant index that exists (domains) and refuses a
+    shared-layout index that still holds records, which this layout would never read.
+  * `shared`: one index, OPENSEARCH_INDEX, holds every tenant. BM25 statistics are per shard, so a
+    tenant's keyword and hybrid scores see other tenants' texts (never their records).
+Every query carries a `tenant` term in both layouts, so no query reaches another tenant's records. The
+hash claims (opensearch_dedup.py) stay in one `<OPENSEARCH_INDEX>-hash-claims` index in both: their ids
+carry the tenant and they hold no text, so they affect no score.
 Search runs the shared flow (services/ranking.py) over `OpenSearchCandidates` (opensearch_search.py).
 
 Mapping (`index_body`): `vector` is a knn_vector, HNSW, `innerproduct`, engine `faiss` by default. Faiss
@@ -54,15 +65,18 @@ epoch_millis value misses the date itself on OpenSearch 2.19).
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from agent_memory.adapters.opensearch_dedup import HashClaims, claims_index_body
+from agent_memory.adapters.opensearch_dedup import CLAIMS_SUFFIX, HashClaims, claims_index_body
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError, InvalidInputError
 from agent_memory.domain.filters import DATE_FIELDS, TAG_FIELDS, SearchFilters, SearchQuery
 from agent_memory.domain.keywords import body_values
@@ -87,6 +101,44 @@ SOURCE_FIELDS = ["memory_id", "written_at", "record"]
 SPACE_TYPE = "innerproduct"  # see the module docstring
 MAX_RESULTS = 10_000  # OpenSearch's default index.max_result_window and the k-NN `k` ceiling
 Engine = Literal["faiss", "lucene", "none"]
+Tenancy = Literal["index-per-tenant", "shared"]
+TENANT_INFIX = "-t-"
+READABLE_CHARS = 40
+HASH_CHARS = 16
+# The longest OPENSEARCH_INDEX whose tenant indexes stay within OpenSearch's 255-byte index names.
+MAX_BASE_NAME_BYTES = 255 - len(TENANT_INFIX) - READABLE_CHARS - 1 - HASH_CHARS
+_EMPTY_HITS: dict[str, Any] = {"hits": {"total": {"value": 0}, "max_score": None, "hits": []}}
+
+
+def tenant_index_name(base: str, tenant: str) -> str:
+    """The index that holds `tenant`'s records in the index-per-tenant layout: `<base>-t-<readable>-<hash>`.
+
+    Tenants are any strings (any case, `:`, unicode); index names must be lowercase, from a restricted
+    charset, at most 255 bytes. The readable part, for people reading `_cat/indices`, is the tenant folded
+    to ASCII and lowercased, each run of anything but [a-z0-9] one `-`, cut at 40 characters (left out
+    when nothing is left). The hash keeps names apart: the first 16 hex digits of SHA-256 over the exact
+    tenant's UTF-8, always the last 16 characters, so two tenants share an index only if they share those
+    64 bits ("Acme" and "acme" share a readable part, not a hash).
+
+    >>> tenant_index_name("agent-memory", "Acme Corp:EU")
+    'agent-memory-t-acme-corp-eu-5775be3cf1602824'
+    >>> tenant_index_name("agent-memory", "東京")
+    'agent-memory-t-130016b2599bf7e5'
+    """
+    folded = unicodedata.normalize("NFKD", tenant).encode("ascii", "ignore").decode("ascii").lower()
+    readable = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")[:READABLE_CHARS].rstrip("-")
+    digest = hashlib.sha256(tenant.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_CHARS]
+    return f"{base}{TENANT_INFIX}{readable}-{digest}" if readable else f"{base}{TENANT_INFIX}{digest}"
+
+
+def _is_tenant_index(base: str, name: str) -> bool:
+    return re.fullmatch(rf"{re.escape(base + TENANT_INFIX)}(?:[a-z0-9-]*-)?[0-9a-f]{{{HASH_CHARS}}}", name) is not None
+
+
+def owned_indexes(base: str) -> str:
+    """Every index a store on `base` may create, as one index expression (to delete them all, in tests
+    and benches): the shared index, the hash claims, and the tenant indexes."""
+    return f"{base},{base}{CLAIMS_SUFFIX},{base}{TENANT_INFIX}*"
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -257,12 +309,16 @@ class OpenSearchLongTermStore:
         dimensions: int | None = None,
         engine: Engine = "faiss",
         claim_grace_seconds: float = 11.0,
+        tenancy: Tenancy = "index-per-tenant",
     ) -> None:
         self._client = client
         self._index = index_name
         self._serverless = serverless
         self._dims = dimensions
         self._engine = engine
+        self._tenancy = tenancy
+        self._checked: set[str] = set()  # indexes whose mapping this process found right (for self._dims)
+        self._scanned_dims: int | None = None  # the dimension ensure_ready last checked tenant indexes for
         self._claims = HashClaims(client, index_name, self._calling, grace_seconds=claim_grace_seconds)
 
     @classmethod
@@ -277,6 +333,7 @@ class OpenSearchLongTermStore:
         password: str | None,
         timeout_seconds: float,
         engine: Engine = "faiss",
+        tenancy: Tenancy = "index-per-tenant",
     ) -> OpenSearchLongTermStore:
         """Build the client once per execution environment (the caller caches the store)."""
         from opensearchpy import OpenSearch, Urllib3AWSV4SignerAuth, Urllib3HttpConnection
@@ -313,7 +370,14 @@ class OpenSearchLongTermStore:
         )
         # A writer between its hash claim and its write takes at most a search and a bulk request.
         grace = 2 * timeout_seconds + 1.0
-        return cls(client, index_name=index, serverless=service == "aoss", engine=engine, claim_grace_seconds=grace)
+        return cls(
+            client,
+            index_name=index,
+            serverless=service == "aoss",
+            engine=engine,
+            claim_grace_seconds=grace,
+            tenancy=tenancy,
+        )
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -332,25 +396,60 @@ class OpenSearchLongTermStore:
         except TransportError as exc:  # includes ConnectionError / ConnectionTimeout ("N/A")
             raise DependencyUnavailableError("opensearch", f"{action} failed: {exc}") from exc
 
-    def _search(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _index_of(self, tenant: str) -> str:
+        return self._index if self._tenancy == "shared" else tenant_index_name(self._index, tenant)
+
+    def _readable(self, tenant: str) -> str | None:
+        """The index to read `tenant` from, checked; None when the tenant has no index (nothing stored).
+        The shared index was checked by ensure_ready."""
+        index = self._index_of(tenant)
+        if self._tenancy == "shared" or index in self._checked:
+            return index
+        return index if self._check_index(index, self._dims) else None
+
+    def _writable(self, tenant: str, dimensions: int) -> str:
+        """The index to write `tenant` to: created on the tenant's first write, checked once per process."""
+        index = self._index_of(tenant)
+        if self._tenancy == "shared" or index in self._checked or self._check_index(index, dimensions):
+            return index
+        with self._calling("index setup"):
+            self._create(index, index_body(dimensions, self._engine))
+        if not self._check_index(index, dimensions):  # deleted again at once: let the caller retry
+            raise DependencyUnavailableError("opensearch", f"index '{index}' vanished right after it was created")
+        return index
+
+    def _search(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
         from opensearchpy.exceptions import NotFoundError
 
+        index = self._readable(tenant)
+        if index is None:
+            return _EMPTY_HITS
         with self._calling("search"):
             try:
-                return self._client.search(index=self._index, body=body)
-            except NotFoundError:  # no index yet: nothing is stored
-                return {"hits": {"total": {"value": 0}, "max_score": None, "hits": []}}
+                return self._client.search(index=index, body=body)
+            except NotFoundError:  # no index (any more): nothing is stored; check it again next time
+                self._checked.discard(index)
+                return _EMPTY_HITS
 
-    def _count(self, query: dict[str, Any]) -> int:
+    def _count(self, tenant: str, query: dict[str, Any]) -> int:
+        from opensearchpy.exceptions import NotFoundError
+
+        index = self._readable(tenant)
+        if index is None:
+            return 0
         with self._calling("count"):
-            return int(self._client.count(index=self._index, body={"query": query})["count"])
+            try:
+                return int(self._client.count(index=index, body={"query": query})["count"])
+            except NotFoundError:
+                self._checked.discard(index)
+                return 0
 
-    def _bulk(self, lines: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    def _bulk(self, index: str, lines: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
         if not lines:
             return []
         kwargs: dict[str, Any] = {} if self._serverless else {"refresh": "wait_for"}
         with self._calling("bulk write"):
-            response = self._client.bulk(body=lines, index=self._index, **kwargs)
+            response = self._client.bulk(body=lines, index=index, **kwargs)
         items = [next(iter(item.items())) for item in response.get("items", [])]
         failed = [
             (action, result)
@@ -358,7 +457,7 @@ class OpenSearchLongTermStore:
             if int(result.get("status", 200)) >= 300 and not (action == "delete" and int(result["status"]) == 404)
         ]
         if failed:
-            self._compensate(items)
+            self._compensate(index, items)
             action, result = failed[0]
             error = result.get("error") or {}
             detail = f"bulk {action} of {len(failed)} of {len(items)} documents failed: {error}"
@@ -371,7 +470,7 @@ class OpenSearchLongTermStore:
             raise DependencyUnavailableError("opensearch", detail)
         return items
 
-    def _compensate(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    def _compensate(self, index: str, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Delete the documents a partly failed bulk request created, so no half of a batch stays. A
         replaced document (`updated`) keeps its new version: its old one is gone either way, and a retry
         of the same upsert converges."""
@@ -380,7 +479,7 @@ class OpenSearchLongTermStore:
             return
         kwargs: dict[str, Any] = {} if self._serverless else {"refresh": "wait_for"}
         with self._calling("bulk compensation"):
-            self._client.bulk(body=[{"delete": {"_index": self._index, "_id": _id}} for _id in created], **kwargs)
+            self._client.bulk(body=[{"delete": {"_index": index, "_id": _id}} for _id in created], **kwargs)
 
     def _hits_by_ids(self, tenant: str, ids: Sequence[str], *, with_vector: bool = False) -> list[dict[str, Any]]:
         hits: list[dict[str, Any]] = []
@@ -392,7 +491,7 @@ class OpenSearchLongTermStore:
                 "_source": True if with_vector else SOURCE_FIELDS,
                 "query": _ids_query(tenant, chunk),
             }
-            hits += self._search(body)["hits"]["hits"]
+            hits += self._search(tenant, body)["hits"]["hits"]
         return hits
 
     def _document(
@@ -423,57 +522,121 @@ class OpenSearchLongTermStore:
 
     def _write(self, tenant: str, docs: Sequence[dict[str, Any]], stale: Sequence[str]) -> None:
         """Index `docs`; on AOSS also delete the `stale` generated ids they replace, in one bulk request."""
-        lines: list[dict[str, Any]] = [{"delete": {"_index": self._index, "_id": _id}} for _id in stale]
+        if not docs and not stale:
+            return
+        # The dimension ensure_ready was given; a store used without it creates an index for its vectors.
+        index = self._writable(tenant, self._dims or (len(docs[0]["vector"]) if docs else 1))
+        lines: list[dict[str, Any]] = [{"delete": {"_index": index, "_id": _id}} for _id in stale]
         for doc in docs:
             if self._serverless:
-                lines.append({"index": {"_index": self._index}})
+                lines.append({"index": {"_index": index}})
             else:
-                lines.append({"index": {"_index": self._index, "_id": f"{tenant}:{doc['memory_id']}"}})
+                lines.append({"index": {"_index": index, "_id": f"{tenant}:{doc['memory_id']}"}})
             lines.append(doc)
-        self._bulk(lines)
+        self._bulk(index, lines)
 
     # -- LongTermStore --------------------------------------------------------------------------
 
     def ensure_ready(self, dimensions: int) -> None:
-        """Create the index (and, on a domain, the hash-claims index) if missing; check an existing one.
+        """Prepare and check what needs no tenant (start-up, and the deep health check).
+
+        Shared layout: create the index if missing and check it. Index per tenant: check every tenant
+        index that exists, once per process and dimension (domains; on AOSS each tenant's index is checked
+        when this process first touches it), and refuse an index of the shared layout that still holds
+        records. On a domain, create the hash-claims index if missing.
 
         Raises:
-            ConfigurationError: the index holds vectors of another dimension or space, or maps one of
-                our fields with another type (a mapping conflict), naming what it found and what is needed.
+            ConfigurationError: an index holds vectors of another dimension or space, or maps one of our
+                fields with another type (a mapping conflict), naming what it found and what is needed; or
+                the layout is index-per-tenant and the shared index still holds records.
         """
         with self._calling("index setup"):
-            self._create_if_missing(self._index, index_body(dimensions, self._engine))
+            if self._tenancy == "shared":
+                self._create_if_missing(self._index, index_body(dimensions, self._engine))
             if not self._serverless:
                 self._create_if_missing(self._claims.index, claims_index_body())
-            mapping = self._client.indices.get_mapping(index=self._index)
-        properties = next(iter(mapping.values()))["mappings"].get("properties", {})
-        self._check_mapping(properties, dimensions)
+        if self._tenancy == "shared":
+            self._checked.discard(self._index)
+            if not self._check_index(self._index, dimensions):
+                raise DependencyUnavailableError("opensearch", f"index '{self._index}' vanished right after setup")
+        else:
+            self._refuse_shared_records()
+            if not self._serverless and self._scanned_dims != dimensions:
+                self._check_tenant_indexes(dimensions)
         self._dims = dimensions
 
     def _create_if_missing(self, index: str, body: dict[str, Any]) -> None:
+        if not self._client.indices.exists(index=index):
+            self._create(index, body)
+
+    def _create(self, index: str, body: dict[str, Any]) -> None:
         from opensearchpy.exceptions import RequestError
 
-        if self._client.indices.exists(index=index):
-            return
         try:
             self._client.indices.create(index=index, body=body)
-        except RequestError as exc:  # another cold start created it first
+        except RequestError as exc:  # another process created it first: checked like any existing index
             if "resource_already_exists_exception" not in str(exc):
                 raise
 
-    def _check_mapping(self, properties: dict[str, Any], dimensions: int) -> None:
+    def _check_index(self, index: str, dimensions: int | None) -> bool:
+        """Whether `index` exists; when it does, its mapping must fit (remembered once `dimensions` is known)."""
+        from opensearchpy.exceptions import NotFoundError
+
+        with self._calling("index check"):
+            try:
+                mapping = self._client.indices.get_mapping(index=index)
+            except NotFoundError:
+                return False
+        self._check_mapping(index, next(iter(mapping.values()))["mappings"].get("properties", {}), dimensions)
+        if self._tenancy != "shared" and not self._serverless:
+            # A tenant index another process is creating exists (and has its mapping) before its primary
+            # shard has started; reads and writes fail until it has (no_shard_available_action_exception).
+            # Health reports such an index yellow already, so wait for its (one: index_body sets no
+            # number_of_shards, OpenSearch's default is 1) primary to be active. Bounded by the client's
+            # request timeout (opensearch-py takes a `timeout` argument as that, not as the server's).
+            with self._calling("index check"):
+                self._client.cluster.health(index=index, wait_for_active_shards="1")
+        if dimensions is not None:
+            self._checked.add(index)
+        return True
+
+    def _check_tenant_indexes(self, dimensions: int) -> None:
+        """Check every tenant index there is (one request), so a wrong dimension stops start-up."""
+        with self._calling("index check"):
+            mappings = self._client.indices.get_mapping(index=f"{self._index}{TENANT_INFIX}*")
+        found = sorted(name for name in mappings if _is_tenant_index(self._index, name))
+        for name in found:
+            self._check_mapping(name, mappings[name]["mappings"].get("properties", {}), dimensions)
+        self._checked = set(found)
+        self._scanned_dims = dimensions
+
+    def _refuse_shared_records(self) -> None:
+        with self._calling("index check"):
+            if not self._client.indices.exists(index=self._index):
+                return
+            stored = int(self._client.count(index=self._index)["count"])
+        if stored:
+            raise ConfigurationError(
+                f"OpenSearch index '{self._index}' holds {stored} memory records of the shared layout, but "
+                "OPENSEARCH_TENANCY=index-per-tenant reads each tenant's own index and would never return "
+                "them; set OPENSEARCH_TENANCY=shared to keep that layout, or re-index the records into "
+                "their tenants' indexes (docs/architecture.md, Tenancy)",
+                "opensearch",
+            )
+
+    def _check_mapping(self, index: str, properties: dict[str, Any], dimensions: int | None) -> None:
         vector = properties.get("vector", {})
         if vector and vector.get("type") != "knn_vector":
             raise ConfigurationError(
-                f"OpenSearch index '{self._index}' maps 'vector' as '{vector.get('type', 'object')}', but this "
+                f"OpenSearch index '{index}' maps 'vector' as '{vector.get('type', 'object')}', but this "
                 "version needs 'knn_vector' (the index was not created by agent-memory, or index.knn was off); "
                 "set OPENSEARCH_INDEX to a new index",
                 "opensearch",
             )
         stored = vector.get("dimension")
-        if stored is not None and int(stored) != dimensions:
+        if stored is not None and dimensions is not None and int(stored) != dimensions:
             raise ConfigurationError(
-                f"OpenSearch index '{self._index}' was built with {stored}-dim vectors but the embedder "
+                f"OpenSearch index '{index}' was built with {stored}-dim vectors but the embedder "
                 f"produces {dimensions}; use the embedding model the index was built with, or set "
                 "OPENSEARCH_INDEX to a new index (existing memories must be re-embedded)",
                 "opensearch",
@@ -481,12 +644,12 @@ class OpenSearchLongTermStore:
         space = vector.get("method", {}).get("space_type") or vector.get("space_type")
         if space is not None and space != SPACE_TYPE:
             raise ConfigurationError(
-                f"OpenSearch index '{self._index}' scores vectors with '{space}', but this version needs "
+                f"OpenSearch index '{index}' scores vectors with '{space}', but this version needs "
                 f"'{SPACE_TYPE}' (see opensearch_long_term.py); set OPENSEARCH_INDEX to a new index and "
                 "re-index the memories",
                 "opensearch",
             )
-        expected = index_body(dimensions, self._engine)["mappings"]["properties"]
+        expected = index_body(dimensions or 1, self._engine)["mappings"]["properties"]
         conflicts = [
             f"'{name}' is '{properties[name].get('type', 'object')}', needs '{want['type']}'"
             for name, want in expected.items()
@@ -496,7 +659,7 @@ class OpenSearchLongTermStore:
             conflicts.append("'body' is missing (an index written before keyword search scored it)")
         if conflicts:
             raise ConfigurationError(
-                f"OpenSearch index '{self._index}' has a mapping that conflicts with this version's: "
+                f"OpenSearch index '{index}' has a mapping that conflicts with this version's: "
                 f"{'; '.join(conflicts)}; set OPENSEARCH_INDEX to a new index and re-index the memories",
                 "opensearch",
             )
@@ -592,9 +755,12 @@ class OpenSearchLongTermStore:
         """One record by its `_id`, realtime: seen as soon as it is indexed, before any refresh (domains)."""
         from opensearchpy.exceptions import NotFoundError
 
+        index = self._readable(tenant)
+        if index is None:
+            return None
         with self._calling("get"):
             try:
-                doc = self._client.get(index=self._index, id=f"{tenant}:{record_id}", _source_includes=["record"])
+                doc = self._client.get(index=index, id=f"{tenant}:{record_id}", _source_includes=["record"])
             except NotFoundError:
                 return None
         return MemoryRecord.model_validate(doc["_source"]["record"])
@@ -606,7 +772,8 @@ class OpenSearchLongTermStore:
     def delete(self, tenant: str, ids: Sequence[str]) -> int:
         hits = self._hits_by_ids(tenant, ids)
         owner = {hit["_id"]: hit["_source"]["memory_id"] for hit in hits}
-        items = self._bulk([{"delete": {"_index": self._index, "_id": _id}} for _id in owner])
+        index = self._index_of(tenant)
+        items = self._bulk(index, [{"delete": {"_index": index, "_id": _id}} for _id in owner])
         deleted = {owner[result["_id"]] for _, result in items if result.get("result") == "deleted"}
         if not self._serverless:  # a deleted memory's content may be stored again at once
             hashes = {hit["_source"]["record"].get("memory_hash"): hit["_source"]["memory_id"] for hit in hits}
@@ -620,7 +787,7 @@ class OpenSearchLongTermStore:
             "query": {"bool": {"filter": [{"term": {"tenant": tenant}}, {"term": {"memory_hash": memory_hash}}]}},
             "sort": [{"created_at": {"order": "asc"}}, {"memory_id": {"order": "asc"}}],
         }
-        newest = _newest_per_id(self._search(body)["hits"]["hits"])
+        newest = _newest_per_id(self._search(tenant, body)["hits"]["hits"])
         return [MemoryRecord.model_validate(hit["_source"]["record"]) for hit in newest.values()]
 
     def touch(self, tenant: str, ids: Sequence[str], when: datetime) -> None:
@@ -647,7 +814,7 @@ class OpenSearchLongTermStore:
             must.append({"range": {"memory_id": {"gt": after}}})
         body = {"size": min(limit, MAX_RESULTS), "_source": SOURCE_FIELDS, "query": {"bool": {"filter": must}},
                 "sort": [{"memory_id": {"order": "asc"}}]}
-        newest = _newest_per_id(self._search(body)["hits"]["hits"])
+        newest = _newest_per_id(self._search(tenant, body)["hits"]["hits"])
         return [MemoryRecord.model_validate(newest[i]["_source"]["record"]) for i in sorted(newest)]
 
     def search(self, query: SearchQuery) -> tuple[list[MemoryRecordResult], int]:
@@ -660,6 +827,6 @@ class OpenSearchLongTermStore:
     def _check_dims(self, dims: int, what: str) -> None:
         if self._dims is not None and dims != self._dims:
             raise ConfigurationError(
-                f"OpenSearch index '{self._index}' holds {self._dims}-dim vectors but the {what} has {dims}",
+                f"OpenSearch long-term store '{self._index}' holds {self._dims}-dim vectors but the {what} has {dims}",
                 "opensearch",
             )

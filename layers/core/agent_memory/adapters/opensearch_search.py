@@ -71,12 +71,12 @@ class OpenSearchCandidates:
 
     def vector_candidates(self, query: SearchQuery, size: int | None) -> Candidates[str]:
         wanted = MAX_RESULTS if size is None else min(size, MAX_RESULTS)
-        response = self._store._search(knn_body(query, wanted))
+        response = self._store._search(query.tenant, knn_body(query, wanted))
         hits = self._keep(response["hits"]["hits"], lambda hit: distance_from_score(float(hit["_score"])))
         if query.distance_threshold is not None:
             return Candidates(hits, int(response["hits"]["total"]["value"]))
         # Without a threshold every filtered record is a match; a k-NN total stops at k.
-        return Candidates(hits, self._store._count(filter_query(query.tenant, query.filters)))
+        return Candidates(hits, self._store._count(query.tenant, filter_query(query.tenant, query.filters)))
 
     def keyword_candidates(
         self, query: SearchQuery, keywords: KeywordQuery, *, start: int, size: int | None
@@ -85,7 +85,7 @@ class OpenSearchCandidates:
         if room <= 0:
             return Candidates()
         body = keyword_body(query, keywords, start=start, size=room if size is None else min(size, room))
-        response = self._store._search(body)
+        response = self._store._search(query.tenant, body)
         hits = self._keep(response["hits"]["hits"], lambda hit: float(hit["_score"]))
         # max_score is the best score over all matches, not just this page.
         best = response["hits"].get("max_score")
@@ -98,7 +98,7 @@ class OpenSearchCandidates:
         return {key: self._sources[key]["record"] for key in keys if key in self._sources}
 
     def listing(self, query: SearchQuery) -> tuple[list[dict[str, Any]], int]:
-        response = self._store._search(list_body(query))
+        response = self._store._search(query.tenant, list_body(query))
         keys = self._keep(response["hits"]["hits"], lambda hit: 0.0)
         return [self._sources[key]["record"] for key, _ in keys], int(response["hits"]["total"]["value"])
 

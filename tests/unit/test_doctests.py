@@ -6,14 +6,25 @@ import doctest
 
 import pytest
 
-from agent_memory.adapters import openai_client
+from agent_memory.adapters import openai_client, opensearch_long_term
 from agent_memory.domain import keywords, tasks, temporal, validation
 from agent_memory.http import json_body
 from agent_memory.services import extraction_strategies, ranking
 
 
 @pytest.mark.parametrize(
-    "module", [keywords, ranking, temporal, validation, json_body, tasks, extraction_strategies, openai_client]
+    "module",
+    [
+        keywords,
+        ranking,
+        temporal,
+        validation,
+        json_body,
+        tasks,
+        extraction_strategies,
+        openai_client,
+        opensearch_long_term,
+    ],
 )
 def test_docstring_examples(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]

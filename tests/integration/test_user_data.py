@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +19,8 @@ from agent_memory.domain.tasks import ExtractionTask, decode_task
 from agent_memory.services.extraction import session_task_id
 from agent_memory.services.summary_views import PARTITIONS
 from agent_memory.services.task_records import TaskRecords
-from tests.fixtures.app import WITH_OPENSEARCH, LiveServer
+from tests.fixtures.app import WITH_OPENSEARCH, LiveServer, make_container, serve_in_thread
+from tests.fixtures.redis_process import free_port
 
 OTHER_TENANT = "other"
 ALICE_RECORDS = {"a-wm", "a-n2", "a-none"}
@@ -222,3 +224,17 @@ def test_bad_input_is_a_4xx(http: httpx.Client, seeded: LiveServer) -> None:
     assert http.post("/v1/users/alice").status_code == 405
     # nothing was deleted by any of them
     assert json.loads(http.get("/v1/users/alice/export").text)["counts"]["long_term_memories"] == 3
+
+
+def test_a_store_that_is_down_is_a_503_before_anything_is_sent(tmp_path: Path) -> None:
+    # Redis (working memory and documents) on a port nothing listens on
+    container = make_container(tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    container.long_term_service.create("default", [MemoryRecord(id="m1", text="Alice likes tea", user_id="alice")])
+    for server in serve_in_thread(container):
+        with httpx.Client(base_url=server.base_url, timeout=30) as client:
+            exported = client.get("/v1/users/alice/export")
+            assert exported.status_code == 503 and exported.headers["Retry-After"] == "1"
+            assert "redis" in exported.json()["detail"]
+            # The deletion writes its tombstone first: it fails there, and nothing is deleted
+            assert client.delete("/v1/users/alice").status_code == 503
+    assert [r.id for r in container.long_term_store.user_records("default", "alice")] == ["m1"]

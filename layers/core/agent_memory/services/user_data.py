@@ -24,12 +24,13 @@ deletion answers zeros.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent_memory.domain.models import DomainModel, SessionKey, UtcDatetime, format_datetime, utcnow
 from agent_memory.domain.summary_views import SummaryViewPartitionResult, Task
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from agent_memory.ports import DocumentStore, LongTermStore, TaskQueue, WorkingMemoryStore
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TOMBSTONE_KIND = "user_deletion"
 # SQS keeps a message at most 14 days from its first enqueue, in the dead-letter queue too (a standard
@@ -198,26 +200,22 @@ class UserDataService:
 
         The first chunk is produced only after the first reads succeeded, so a store that is down fails the
         call (503) before anything is sent. Raises DependencyUnavailableError."""
-        counts = {"working_memory": 0, "long_term_memories": 0, "task_records": 0, "summary_view_results": 0}
-        keys = self.session_keys(tenant, user_id, namespace)
-        first_key = next(keys, None)
+        # Each store's first page is read now, before the first chunk: a store that is down fails the call.
+        keys = _read_ahead(self.session_keys(tenant, user_id, namespace))
+        pages = _read_ahead(self.record_pages(tenant, user_id, namespace))
         partitions = self._partitions(tenant, user_id, namespace)
-        records = self.record_pages(tenant, user_id, namespace)
-        first_records = next(records, None)
-        return self._export_chunks(tenant, user_id, namespace, counts, first_key, keys, first_records, records,
-                                   partitions)
+        return self._chunks(tenant, user_id, namespace, keys, pages, partitions)
 
-    def _export_chunks(
-        self, tenant: str, user_id: str, namespace: str | None, counts: dict[str, int], first_key: SessionKey | None,
-        keys: Iterator[SessionKey], first_records: list[Any] | None, records: Iterator[list[Any]],
-        partitions: list[SummaryViewPartitionResult],
+    def _chunks(
+        self, tenant: str, user_id: str, namespace: str | None, keys: Iterator[SessionKey],
+        pages: Iterator[list[Any]], partitions: list[SummaryViewPartitionResult],
     ) -> Iterator[str]:
+        counts = {"working_memory": 0, "long_term_memories": 0, "task_records": 0, "summary_view_results": 0}
         head = {"tenant": tenant, "user_id": user_id, "namespace": namespace,
                 "exported_at": format_datetime(self._clock())}
         yield json.dumps(head)[:-1] + ', "working_memory": ['
         task_ids: list[str] = []
-        all_keys = keys if first_key is None else _chain_one(first_key, keys)
-        for key in all_keys:
+        for key in keys:
             memory = self._sessions.get(key)
             if memory is None:  # deleted or expired during the walk
                 continue
@@ -225,7 +223,6 @@ class UserDataService:
             counts["working_memory"] += 1
             task_ids.append(self._task_record_id(key))
         yield '], "long_term_memories": ['
-        pages = records if first_records is None else _chain_one(first_records, records)
         for page in pages:
             for record in page:
                 yield ("," if counts["long_term_memories"] else "") + record.model_dump_json()
@@ -234,8 +231,8 @@ class UserDataService:
         for task_id in task_ids:
             body = self._documents.get(tenant, TASK_KIND, task_id)
             if body is not None:
-                yield ("," if counts["task_records"] else "") + Task.model_validate_json(body).model_dump_json(
-                    exclude={"generation"})
+                task = Task.model_validate_json(body)
+                yield ("," if counts["task_records"] else "") + task.model_dump_json(exclude={"generation"})
                 counts["task_records"] += 1
         yield '], "summary_view_results": ['
         yield ",".join(p.model_dump_json() for p in partitions)
@@ -278,9 +275,9 @@ class UserDataService:
         return result
 
 
-def _chain_one(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rest
+def _read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """`items` with its first element read now (so its store's first call happens here), then the rest."""
+    return itertools.chain(list(itertools.islice(items, 1)), items)
 
 
 __all__ = ["TOMBSTONE_TTL_SECONDS", "UserDataService", "UserDeletion", "UserTombstone", "UserTombstones"]

@@ -107,7 +107,10 @@ READABLE_CHARS = 40
 HASH_CHARS = 16
 # The longest OPENSEARCH_INDEX whose tenant indexes stay within OpenSearch's 255-byte index names.
 MAX_BASE_NAME_BYTES = 255 - len(TENANT_INFIX) - READABLE_CHARS - 1 - HASH_CHARS
-_EMPTY_HITS: dict[str, Any] = {"hits": {"total": {"value": 0}, "max_score": None, "hits": []}}
+
+
+def _no_hits() -> dict[str, Any]:
+    return {"hits": {"total": {"value": 0}, "max_score": None, "hits": []}}
 
 
 def tenant_index_name(base: str, tenant: str) -> str:
@@ -423,13 +426,13 @@ class OpenSearchLongTermStore:
 
         index = self._readable(tenant)
         if index is None:
-            return _EMPTY_HITS
+            return _no_hits()
         with self._calling("search"):
             try:
                 return self._client.search(index=index, body=body)
             except NotFoundError:  # no index (any more): nothing is stored; check it again next time
                 self._checked.discard(index)
-                return _EMPTY_HITS
+                return _no_hits()
 
     def _count(self, tenant: str, query: dict[str, Any]) -> int:
         from opensearchpy.exceptions import NotFoundError

@@ -126,3 +126,15 @@ def test_redis_url_refuses_a_password(url: str, allowed: bool) -> None:
     parameters: dict[str, dict[str, str]] = _load_template()["Parameters"]  # type: ignore[assignment]
 
     assert bool(re.fullmatch(parameters["RedisUrl"]["AllowedPattern"], url)) is allowed
+
+
+def test_the_api_function_gets_the_rate_limit_parameters() -> None:
+    template: dict[str, Any] = _load_template()
+    env = template["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
+
+    assert env["RATE_LIMIT_PER_SECOND"] == {"Ref": "RateLimitPerSecond"}
+    assert env["RATE_LIMIT_BURST"] == {"Ref": "RateLimitBurst"}
+    assert (
+        template["Parameters"]["RateLimitPerSecond"]["Default"],
+        template["Parameters"]["RateLimitBurst"]["Default"],
+    ) == (20, 40)

@@ -172,3 +172,36 @@ def test_a_summary_view_run_stores_nothing_for_a_user_deleted_meanwhile(
     llm.during = lambda: container.user_data_service.delete("t1", "alice")
     views.run(message)
     assert {p.group["user_id"] for p in views.list_partitions("t1", view.id)} == {"bob"}
+
+
+def test_the_embedded_queue_drops_the_users_session_tasks_leased_and_dead_ones_too(tmp_path: Path) -> None:
+    from agent_memory.adapters.sqlite_task_queue import SqliteTaskQueue
+    from agent_memory.domain.tasks import decode_task
+
+    queue = SqliteTaskQueue(tmp_path / "tasks.sqlite3", max_receives=1)
+
+    def task(user: str, namespace: str, session: str) -> ExtractionTask:
+        key = SessionKey(tenant="t1", namespace=namespace, user_id=user, session_id=session)
+        return ExtractionTask.for_session(key, generation="g")
+
+    queue.enqueue(task("alice", "n2", "dead"))
+    dead = queue.claim(60)
+    assert dead is not None
+    queue.fail(dead, "boom", retry_in_seconds=0)  # past max_receives: a dead letter
+    queue.enqueue(task("alice", "n1", "leased"))
+    assert queue.claim(60) is not None  # a worker holds it
+    queue.enqueue(task("alice", "n1", "pending"))
+    queue.enqueue(task("bob", "n1", "pending"))
+    queue.enqueue(RecordExtractionTask.for_records("t1", ["r1"]))  # names no user: kept
+    other = ExtractionTask.for_session(SessionKey(tenant="t2", user_id="alice", session_id="s"), generation="g")
+    queue.enqueue(other)
+
+    assert queue.drop_user_tasks("t1", "alice", namespace="n1") == 2
+    assert queue.drop_user_tasks("t1", "alice") == 1  # the dead letter in n2
+    assert queue.drop_user_tasks("t1", "alice") == 0
+    assert queue.counts() == {"pending": 3, "dead": 0}
+    remaining = []
+    while (claimed := queue.claim(60)) is not None:
+        remaining.append(decode_task(claimed.body))
+    assert sorted((t.tenant, getattr(t, "user_id", None) or "-") for t in remaining) == [
+        ("t1", "-"), ("t1", "bob"), ("t2", "alice")]

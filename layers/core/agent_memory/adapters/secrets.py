@@ -125,7 +125,7 @@ class SecretReader:
             read_timeout=self._timeout,
             retries={"max_attempts": 2, "mode": "standard"},
         )
-        return boto3.client(service, region_name=self._region, config=config)  # type: ignore[call-overload]
+        return boto3.client(service, region_name=self._region, config=config)
 
 
 class RotatingSecret:

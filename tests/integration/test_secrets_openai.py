@@ -5,6 +5,7 @@ after that is a 503."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -73,6 +74,31 @@ def test_a_key_refused_after_the_refetch_is_a_503(secrets: Any, openai_stub: Ope
     with pytest.raises(DependencyUnavailableError, match="llm unavailable: HTTP 401: Incorrect API key provided"):
         llm.complete(HI)
     assert bearer_keys(openai_stub) == ["sk-revoked", "sk-revoked"]  # one refetch, not a loop
+
+
+def test_a_rotated_llm_key_is_used_once_the_cache_expires_without_a_401(
+    secrets: Any, openai_stub: OpenAIStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aws_lambda_powertools.utilities.parameters.base as powertools_cache
+
+    class Clock(datetime):
+        offset = timedelta(0)
+
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return datetime.now(tz) + cls.offset
+
+    monkeypatch.setattr(powertools_cache, "datetime", Clock)
+    secrets.create_secret(Name="openai-key", SecretString="sk-old")
+    llm = OpenAILanguageModel(api_key=rotating("openai-key"), base_url=openai_stub.base_url, timeout_seconds=5)
+    llm.complete(HI)
+    secrets.put_secret_value(SecretId="openai-key", SecretString="sk-new")  # both keys still valid
+
+    llm.complete(HI)  # within the max age: the cached key
+    Clock.offset = timedelta(seconds=301)
+    llm.complete(HI)  # past it: read again before the request, no 401 needed
+
+    assert bearer_keys(openai_stub) == ["sk-old", "sk-old", "sk-new"]
 
 
 def test_a_rotated_embedding_key_is_fetched_again_after_a_401(secrets: Any, openai_stub: OpenAIStub) -> None:

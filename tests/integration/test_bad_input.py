@@ -343,7 +343,8 @@ def test_openapi_declares_each_routes_error_answers(api: TestClient) -> None:
         return set(paths[path][method]["responses"])
 
     assert statuses("/v1/working-memory/{session_id}", "put") == {"200", "400", "413", "422", "503"}
-    assert statuses("/v1/working-memory/{session_id}", "get") == {"200", "404", "422", "503"}
+    # 400: an x-tenant-id that is not a valid tenant id (any route that takes the caller's tenant)
+    assert statuses("/v1/working-memory/{session_id}", "get") == {"200", "400", "404", "422", "503"}
     assert statuses("/v1/long-term-memory/{memory_id}", "patch") == {"200", "400", "404", "413", "422", "503"}
     assert statuses("/v1/long-term-memory/", "post") == {"200", "400", "413", "422", "503"}
     error = paths["/v1/long-term-memory/{memory_id}"]["get"]["responses"]["404"]["content"]["application/json"]

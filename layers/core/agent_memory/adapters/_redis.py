@@ -67,7 +67,7 @@ class SecretCredentialProvider(CredentialProvider):
                 connection.disconnect()
                 connection._refetched_auth = True
                 try:
-                    connection.connect_check_health(check_health=False, retry_socket_connect=False)
+                    connection.connect()
                 finally:
                     connection._refetched_auth = False
         except Exception:

@@ -376,7 +376,6 @@ class Container:
     @cached_property
     def summary_view_service(self) -> SummaryViewService:
         from agent_memory.services.summary_views import SummaryViewService
-
         from agent_memory.services.user_data import UserTombstones
 
         return SummaryViewService(

@@ -243,11 +243,13 @@ def _keys_list(keys: Any, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print("key_id            tenant  name  scopes  created  expires  last_used  revoked")
+    table = [["key_id", "tenant", "name", "scopes", "created", "expires", "last_used", "revoked"]]
     for row in rows:
         cells = [row["key_id"], row["tenant"], row["name"] or "-", ",".join(row["scopes"])]
-        cells += [row[k] or "-" for k in ("created_at", "expires_at", "last_used_at", "revoked_at")]
-        print("  ".join(cells))
+        table.append(cells + [row[k] or "-" for k in ("created_at", "expires_at", "last_used_at", "revoked_at")])
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
     return 0
 
 

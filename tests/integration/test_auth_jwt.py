@@ -136,6 +136,8 @@ def test_an_es256_token_is_accepted(verifier: JwtVerifier, jwks: Jwks) -> None:
         ({"sub": None}, "Token missing subject (sub) claim"),
         ({"exp": None}, "Token missing exp claim"),
         ({"nbf": int(time.time()) + 3600}, "Invalid JWT: The token is not yet valid (nbf)"),
+        ({"iat": int(time.time()) + 3600}, "Invalid JWT: The token is not yet valid (iat)"),
+        ({"iat": "yesterday"}, "Invalid JWT: Issued At claim (iat) must be an integer."),
     ],
 )
 def test_a_token_with_bad_claims_is_401(api: TestClient, jwks: Jwks, claims: dict[str, Any], detail: str) -> None:

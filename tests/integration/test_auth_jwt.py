@@ -249,5 +249,7 @@ def test_jwt_mode_needs_an_issuer_or_a_jwks_url(tmp_path: Path) -> None:
 
     with pytest.raises(ValidationError, match="AUTH_MODE=jwt needs JWT_ISSUER"):
         make_container(tmp_path, auth_mode="jwt")
+    with pytest.raises(ValidationError, match="must be http"):
+        make_container(tmp_path, auth_mode="jwt", jwt_jwks_url="file:///etc/passwd")
     container = make_container(tmp_path, auth_mode="jwt", jwt_issuer=ISSUER + "/")
     assert container.settings.jwks_url == ISSUER + "/.well-known/jwks.json"

@@ -158,6 +158,8 @@ class Settings(BaseSettings):
             raise ValueError(f"LLM_PROVIDER={self.llm_provider} needs GENERATION_MODEL")
         if self.auth_mode == "jwt" and not (self.jwt_issuer or self.jwt_jwks_url):
             raise ValueError("AUTH_MODE=jwt needs JWT_ISSUER (or JWT_JWKS_URL)")
+        if self.auth_mode == "jwt" and urlsplit(self.jwks_url or "").scheme not in ("http", "https"):
+            raise ValueError(f"the JWKS URL {self.jwks_url} (JWT_JWKS_URL, else from JWT_ISSUER) must be http(s)")
         return self
 
     @property

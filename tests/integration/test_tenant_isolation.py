@@ -11,136 +11,29 @@ named by `x-tenant-id` (AUTH_MODE=disabled) and by an API key of that tenant (AU
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from agent_memory.adapters.fake_embedder import FakeEmbedder
 from agent_memory.bootstrap import Container
-from agent_memory.domain.auth import ALL_SCOPES, SCOPE_READ
 from agent_memory.http.app import create_app
-from agent_memory.services.auth import ApiKeyService
 from tests.fixtures.app import make_settings
 from tests.fixtures.openai_stub import OpenAIStub
 from tests.integration import tenancy
-from tests.integration.tenancy import (
-    NS,
-    QUIET_LLM,
-    SESSION,
-    TENANT_A,
-    TENANT_B,
-    Answer,
-    Request,
-    World,
-    matrix,
-)
+from tests.integration.tenancy import NS, SESSION, TENANT_A, TENANT_B, Answer, Request, World, matrix
+from tests.integration.tenancy_deploy import COMBINATIONS, Template, from_template, make_template
 
 CELLS = matrix()
-
-
-class Deployment:
-    """Builds worlds (tests/integration/tenancy.World) for one (store, identity) pair under `root`."""
-
-    def __init__(self, root: Path, stub: OpenAIStub, redis_url: str | None, identity: str) -> None:
-        self.root, self.stub, self.redis_url, self.identity = root, stub, redis_url, identity
-        self.stack = ExitStack()
-
-    def world(self, name: str, headers: dict[str, dict[str, str]] | None = None,
-              tenants: tuple[str, ...] = ()) -> World:
-        """The deployment `name` over the files under root/name; seeds `tenants` (else `headers` says who)."""
-        settings = make_settings(
-            self.root / name, redis_url=self.redis_url, redis_key_prefix=name,
-            openai_api_key="test", openai_base_url=self.stub.base_url, extraction_debounce_seconds=0,
-            auth_mode="api_key" if self.identity == "api-key" else "disabled",
-        )
-        container = Container(settings, embedder=FakeEmbedder(dimensions=64))
-        self.stack.callback(container.close)
-        client = self.stack.enter_context(TestClient(create_app(container)))
-        known = dict(headers or {t: self.headers(container, t) for t in tenants})
-
-        def send(tenant: str, request: Request) -> Answer:
-            response = client.request(request.method, request.path, params=list(request.params),
-                                      json=request.json, headers=known[tenant])
-            return Answer(response.status_code, response.json() if response.content else None)
-
-        world = World(container, send, headers=known)
-        for tenant in tenants:
-            tenancy.seed(world, tenant, stub=self.stub)
-        return world
-
-    def headers(self, container: Container, tenant: str) -> dict[str, str]:
-        if self.identity == "x-tenant-id":
-            return {"x-tenant-id": tenant}
-        # Every scope: the matrix includes the user-data routes (memory:admin).
-        _, key = ApiKeyService(container.api_key_store).create(tenant, name="isolation matrix", scopes=ALL_SCOPES)
-        return {"Authorization": f"Bearer {key}"}
-
-
-@dataclass
-class Template:
-    """Both deployments seeded once per (store, identity): their files, Redis keys, seeds and headers.
-    Each test starts from a copy, so seeding (LLM calls, queue runs) is paid once, not per cell."""
-
-    root: Path
-    redis_keys: dict[bytes, tuple[bytes, int]]
-    seeds: dict[str, dict[str, tenancy.Seed]]
-    headers: dict[str, dict[str, dict[str, str]]]
-
-
-COMBINATIONS = [("sqlite", "x-tenant-id"), ("sqlite", "api-key"), ("redis", "x-tenant-id"), ("redis", "api-key")]
-
-
-def make_template(request: pytest.FixtureRequest, factory: pytest.TempPathFactory, store: str, identity: str,
-                  *, reference: bool = True) -> Template:
-    stub: OpenAIStub = request.getfixturevalue("_openai_stub_server")
-    stub.reset()
-    redis_url = request.getfixturevalue("redis_server") if store == "redis" else None
-    if redis_url:
-        _flush(redis_url)
-    stub.default_chat_content = QUIET_LLM
-    root = factory.mktemp(f"isolation-{store}-{identity}")
-    deployment = Deployment(root, stub, redis_url, identity)
-    with deployment.stack:
-        worlds = {"shared": deployment.world("shared", tenants=(TENANT_A, TENANT_B))}
-        if reference:
-            worlds["reference"] = deployment.world("reference", tenants=(TENANT_B,))
-        if identity == "api-key":  # for the scope cases: a key of B that may only read
-            _, read_only = ApiKeyService(worlds["shared"].container.api_key_store).create(
-                TENANT_B, name="read only", scopes=[SCOPE_READ])
-            worlds["shared"].headers["read-only"] = {"Authorization": f"Bearer {read_only}"}
-    stub.reset()
-    return Template(root, _dump(redis_url) if redis_url else {},
-                    {name: w.seeds for name, w in worlds.items()}, {name: w.headers for name, w in worlds.items()})
 
 
 @pytest.fixture(scope="module", params=COMBINATIONS, ids=["-".join(c) for c in COMBINATIONS])
 def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Template:
     return make_template(request, tmp_path_factory, *request.param)
-
-
-def from_template(template: Template, tmp_path: Path, stub: OpenAIStub, request: pytest.FixtureRequest,
-                  stack: ExitStack) -> dict[str, World]:
-    """Fresh deployments over a copy of the template's files (and its Redis keys, restored)."""
-    stub.default_chat_content = QUIET_LLM
-    redis_url = request.getfixturevalue("redis_url") if template.redis_keys else None  # emptied
-    if redis_url:
-        _restore(redis_url, template.redis_keys)
-    shutil.copytree(template.root, tmp_path, dirs_exist_ok=True)
-    identity = "api-key" if "Authorization" in template.headers["shared"][TENANT_A] else "x-tenant-id"
-    deployment = Deployment(tmp_path, stub, redis_url, identity)
-    deployment.stack = stack
-    built = {}
-    for name, headers in template.headers.items():
-        built[name] = deployment.world(name, headers)
-        built[name].seeds = dict(template.seeds[name])
-    return built
 
 
 @pytest.fixture
@@ -150,31 +43,6 @@ def worlds(template: Template, tmp_path: Path, openai_stub: OpenAIStub, request:
     with ExitStack() as stack:
         built = from_template(template, tmp_path, openai_stub, request, stack)
         yield built["shared"], built["reference"]
-
-
-def _flush(url: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushall()
-    finally:
-        client.close()
-
-
-def _dump(url: str) -> dict[bytes, tuple[bytes, int]]:
-    client = redis.Redis.from_url(url)
-    try:
-        return {key: (client.dump(key), max(0, client.pttl(key))) for key in client.scan_iter(count=1000)}
-    finally:
-        client.close()
-
-
-def _restore(url: str, keys: dict[bytes, tuple[bytes, int]]) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        for key, (value, ttl) in keys.items():
-            client.restore(key, ttl, value, replace=True)
-    finally:
-        client.close()
 
 
 def test_the_matrix_covers_every_route_the_app_serves(tmp_path: Path) -> None:

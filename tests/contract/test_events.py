@@ -54,7 +54,8 @@ def body(response: dict[str, Any]) -> Any:
 
 
 def test_every_event_file_is_an_http_api_v2_event() -> None:
-    files = sorted(p for p in EVENTS.glob("*.json") if not p.name.startswith("sqs_"))  # SQS: below
+    # SQS, schedule and authorizer events have their own shapes: below
+    files = sorted(p for p in EVENTS.glob("*.json") if not p.name.startswith(("sqs_", "schedule_", "authorizer_")))
     assert files, "events/ is empty"
     for path in files:
         event = json.loads(path.read_text())
@@ -253,3 +254,27 @@ def test_importing_the_extraction_handler_loads_no_sdk_or_native_library() -> No
         capture_output=True, text=True, check=True, cwd=REPO,
     )
     assert result.stdout.strip() == "", f"imported at cold start: {result.stdout.strip()}"
+
+
+# --- ApiKeyAuthorizer (HTTP API Lambda authorizer, payload 2.0) --------------------------------------
+
+AUTHORIZER_HANDLER_FILE = REPO / "functions" / "authorizer" / "authorizer_handler.py"
+
+
+def test_the_authorizer_event_is_refused_for_its_unknown_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dynamodb_table: tuple[str, str]
+) -> None:
+    from agent_memory import bootstrap
+
+    endpoint, table = dynamodb_table
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    settings = make_settings(tmp_path, auth_mode="api_key", api_keys_table=table, dynamodb_endpoint_url=endpoint)
+    monkeypatch.setattr(bootstrap, "_container", Container(settings))
+    event = json.loads((EVENTS / "authorizer_api_key.json").read_text())
+    assert (event["version"], event["type"]) == ("2.0", "REQUEST")
+    assert event["identitySource"] == [event["headers"]["authorization"]]
+    module = load_module(AUTHORIZER_HANDLER_FILE)
+
+    # A well-formed key the table does not hold: the exception API Gateway turns into a 401
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        module.handler(event, FakeLambdaContext(function_name="ApiKeyAuthorizerFunction", timeout_seconds=5))

@@ -434,6 +434,33 @@ def matrix() -> list[Cell]:
         _cell("DELETE", USERS, "shared user", f"/v1/users/{USER}"),
         _cell("DELETE", USERS, "shared user, shared namespace", f"/v1/users/{USER}", params={"namespace": NS}),
         _cell("DELETE", USERS, "A-only user id", f"/v1/users/{A_USER}"),
+        *_session_api_cells(),
+    ]
+
+
+SESSIONS = "/api/v1/working-memory/sessions"
+SESSION_API = SESSIONS + "/{session_id}"
+
+
+def _session_api_cells() -> list[Cell]:
+    """The Memory Platform session API (issue 12): the same working-memory store, another view of it."""
+    item = {"role": "user", "content": "bravo now prefers coffee", "timestamp": "2025-06-01T00:00:00Z"}
+    return [
+        _cell("POST", SESSIONS, "create under A-only session id", body={"session_id": A_SESSION, "subject": USER}),
+        _cell("POST", SESSIONS, "create under B's own session id (409)",
+              body={"session_id": own(TENANT_B, "session")}),
+        _cell("POST", SESSIONS, "tenant_id of A in the body (403)",
+              body={"session_id": "b-new", "tenant_id": TENANT_A}),
+        _cell("GET", SESSION_API, "shared session", f"{SESSIONS}/{SESSION}"),
+        _cell("GET", SESSION_API, "A-only session id", f"{SESSIONS}/{A_SESSION}"),
+        _cell("POST", SESSION_API + "/messages", "append to shared session", f"{SESSIONS}/{SESSION}/messages",
+              body=item),
+        _cell("POST", SESSION_API + "/messages", "append under A-only session id", f"{SESSIONS}/{A_SESSION}/messages",
+              body=item),
+        _cell("POST", SESSION_API + "/prime", "shared and A-only record ids", f"{SESSIONS}/{SESSION}/prime",
+              body=["shared-rec-1", A_RECORD]),
+        _cell("POST", SESSION_API + "/prime", "A-only session id", f"{SESSIONS}/{A_SESSION}/prime",
+              body={"memory_ids": ["shared-rec-1"]}),
     ]
 
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from agent_memory.services.auth import Authenticator
     from agent_memory.services.extraction import ExtractionScheduler, ExtractionService
     from agent_memory.services.long_term import LongTermService
+    from agent_memory.services.sessions import SessionService
     from agent_memory.services.summary_views import SummaryViewService
     from agent_memory.services.task_worker import TaskWorker
     from agent_memory.services.user_data import UserDataService
@@ -315,6 +316,18 @@ class Container:
                 max_future_timestamp_seconds=s.max_future_timestamp_seconds,
             ),
             promoter=self.long_term_service if s.long_term_memory else None,
+            extraction=self.extraction_scheduler,
+        )
+
+    @cached_property
+    def session_service(self) -> SessionService:
+        """The Memory Platform session API over the working-memory store (services/sessions.py)."""
+        from agent_memory.services.sessions import SessionService
+
+        return SessionService(
+            self.working_memory_store,
+            self.working_memory_service,
+            long_term=self.long_term_service if self.settings.long_term_memory else None,
             extraction=self.extraction_scheduler,
         )
 

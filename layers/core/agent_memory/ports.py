@@ -50,12 +50,23 @@ class WorkingMemoryStore(Protocol):
         *,
         max_messages: int | None = None,
         ttl_seconds: int | None = None,
+        message_limit: int | None = None,
     ) -> WorkingMemory:
         """Append atomically, creating the session if missing; never loses a concurrent append.
 
-        `max_messages` keeps only the newest N messages. `ttl_seconds` applies only when the append
-        creates the session; an existing session keeps its own ttl_seconds (restarted by this write).
-        Returns the document after the append.
+        `max_messages` keeps only the newest N messages. `ttl_seconds` and `message_limit` apply only
+        when the append creates the session; an existing session keeps its own ttl_seconds (restarted
+        by this write) and message limit. A session with a `message_limit` (stored with it) then drops,
+        in the same operation, its oldest messages beyond the limit that are already extracted
+        (`discrete_memory_extracted == "t"`), stopping at the first that is not: a message is never
+        dropped before extraction has stored what it said. Returns the document after the append.
+        `put` keeps the stored `message_limit` and `primed_memory_ids` when the memory written has None.
+        """
+
+    def prime(self, key: SessionKey, records: Sequence[MemoryRecord]) -> WorkingMemory | None:
+        """Add long-term `records` to the session's `memories` (replacing by id) and their ids to its
+        `primed_memory_ids`, atomically with respect to every other write of the session; messages, TTL
+        and `updated_at` unchanged (so a pending extraction is not superseded). None when it is missing.
         """
 
     def delete(self, key: SessionKey) -> bool: ...

@@ -29,6 +29,7 @@ a repeated id returns the document without appending twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -43,6 +44,7 @@ from agent_memory.domain import keys
 from agent_memory.domain.errors import ConflictError, DependencyUnavailableError, InvalidInputError
 from agent_memory.domain.models import (
     MemoryMessage,
+    MemoryRecord,
     SessionKey,
     SessionPage,
     WorkingMemory,
@@ -54,7 +56,9 @@ from agent_memory.domain.models import (
 # How long an append's operation id is remembered; longer than any client retry can take.
 _APPEND_OPERATION_MS = 300_000
 # Fields kept outside the JSON document because scripts read or set them.
-_META_FIELDS = {"messages", "ttl_seconds", "updated_at"}
+_META_FIELDS = {"messages", "ttl_seconds", "updated_at", "message_limit", "primed_memory_ids"}
+# How often a prime retries when a write to the session lands between its read and its write.
+_PRIME_ATTEMPTS = 20
 
 # Every session script gets KEYS = meta (hash), msgs (list), ops (zset), index (zset)...
 _LUA_SESSION = """#!lua
@@ -105,24 +109,35 @@ local function expire_and_index(now, expiry, member)
 end
 """
 
-# ARGV: member, doc, ttl ('' = persistent), updated_at, message...
+# ARGV: member, doc, ttl ('' = persistent), updated_at, limit and primed ('' = keep the stored ones),
+# message...
 _PUT = (
     _LUA_SESSION
     + """
 check_types()
 local now = now_ms()
 local expiry = expiry_of(now, ARGV[3])
+-- The session API's settings survive a write that does not carry them (an AMS PUT).
+local limit, primed = ARGV[5], ARGV[6]
+if limit == '' then limit = redis.call('HGET', KEYS[1], 'limit') or '' end
+if primed == '' then primed = redis.call('HGET', KEYS[1], 'primed') or '' end
 -- Nothing below can fail: every key has the right type and the expiry is a valid integer.
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ttl', ARGV[3], 'updated_at', ARGV[4])
-rpush_from(5)
+if limit ~= '' then redis.call('HSET', KEYS[1], 'limit', limit) end
+if primed ~= '' then redis.call('HSET', KEYS[1], 'primed', primed) end
+rpush_from(7)
 expire_and_index(now, expiry, ARGV[1])
 return 1
 """
 )
 
 # ARGV: member, doc and ttl for a new session, updated_at, max_messages ('' = no limit), operation id,
-# operation memory in ms, message...  Returns {HGETALL meta, LRANGE msgs}.
+# operation memory in ms, message limit for a new session ('' = none), message...
+# Returns {HGETALL meta, LRANGE msgs}.
+# A session with a message limit drops its oldest messages beyond it, but only those already extracted: the
+# first message that is not stops the trim (see `WorkingMemoryStore.append_messages`). Inside the JSON of a
+# string value every quote is escaped, so the plain find can only match the message's own flag.
 _APPEND = (
     _LUA_SESSION
     + """
@@ -135,12 +150,25 @@ local expiry = expiry_of(now, ttl)
 -- Nothing below can fail (see PUT).
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[7]))
 if not redis.call('ZSCORE', KEYS[3], ARGV[6]) then
-  if not exists then redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ttl', ttl) end
+  if not exists then
+    redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ttl', ttl)
+    if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'limit', ARGV[8]) end
+  end
   redis.call('HSET', KEYS[1], 'updated_at', ARGV[4])
-  rpush_from(8)
+  rpush_from(9)
   if ARGV[5] ~= '' then
     local keep = tonumber(ARGV[5])
     if keep == 0 then redis.call('DEL', KEYS[2]) else redis.call('LTRIM', KEYS[2], -keep, -1) end
+  end
+  local limit = redis.call('HGET', KEYS[1], 'limit')
+  if limit then
+    local excess = redis.call('LLEN', KEYS[2]) - tonumber(limit)
+    while excess > 0 do
+      local oldest = redis.call('LINDEX', KEYS[2], 0)
+      if not string.find(oldest, '"discrete_memory_extracted":"t"', 1, true) then break end
+      redis.call('LPOP', KEYS[2])
+      excess = excess - 1
+    end
   end
   redis.call('ZADD', KEYS[3], now, ARGV[6])
   expire_and_index(now, expiry, ARGV[1])
@@ -182,6 +210,18 @@ for i, item in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
   end
 end
 return marked
+"""
+
+# KEYS: meta. ARGV: sha1 of the document and primed ids read, the new document, the new primed ids. Writes
+# only when the stored ones are still those read (0 when the session is gone or changed). HSET keeps the TTL.
+_PRIME = """#!lua
+if redis.call('TYPE', KEYS[1])['ok'] ~= 'hash' then return 0 end
+local doc = redis.call('HGET', KEYS[1], 'doc')
+if not doc then return 0 end
+local primed = redis.call('HGET', KEYS[1], 'primed') or ''
+if redis.sha1hex(doc .. '\\0' .. primed) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'primed', ARGV[3])
+return 1
 """
 
 # KEYS: meta, msgs. Returns {HGETALL meta, LRANGE msgs}: one consistent read in one round trip (a
@@ -227,6 +267,7 @@ class RedisWorkingMemoryStore:
         self._page = client.register_script(_PAGE)
         self._get = client.register_script(_GET)
         self._mark = client.register_script(_MARK)
+        self._prime = client.register_script(_PRIME)
 
     @classmethod
     def from_url(
@@ -254,6 +295,8 @@ class RedisWorkingMemoryStore:
             memory.model_dump_json(exclude=_META_FIELDS),
             _ttl_arg(memory.ttl_seconds),
             format_datetime(memory.updated_at),
+            "" if memory.message_limit is None else str(memory.message_limit),
+            "" if memory.primed_memory_ids is None else json.dumps(memory.primed_memory_ids),
             *(message.model_dump_json() for message in memory.messages),
         ]
         with self._errors("put"):
@@ -266,9 +309,12 @@ class RedisWorkingMemoryStore:
         *,
         max_messages: int | None = None,
         ttl_seconds: int | None = None,
+        message_limit: int | None = None,
     ) -> WorkingMemory:
         if max_messages is not None and max_messages < 0:
             raise InvalidInputError(f"max_messages must be >= 0, got {max_messages}")
+        if message_limit is not None and message_limit < 1:
+            raise InvalidInputError(f"message_limit must be >= 1, got {message_limit}")
         ttl = _ttl_arg(ttl_seconds)
         new = WorkingMemory(
             session_id=key.session_id, namespace=key.namespace, user_id=key.user_id, ttl_seconds=ttl_seconds
@@ -281,6 +327,7 @@ class RedisWorkingMemoryStore:
             "" if max_messages is None else str(max_messages),
             uuid.uuid4().hex,
             str(_APPEND_OPERATION_MS),
+            "" if message_limit is None else str(message_limit),
             *(message.model_dump_json() for message in messages),
         ]
         with self._errors("append_messages"):
@@ -290,6 +337,33 @@ class RedisWorkingMemoryStore:
         if memory is None:
             raise ConflictError(f"session {key.session_id} was deleted while appending")
         return memory
+
+    def prime(self, key: SessionKey, records: Sequence[MemoryRecord]) -> WorkingMemory | None:
+        """Add `records` to the session's memories (replacing by id) and their ids to its primed ids.
+
+        Compare-and-set: read the document, build the new one here (cjson would re-encode the stored JSON
+        differently), and let one script write it only if the document and the primed ids are still the ones
+        read; a PUT in between makes the prime read again. One key, so cluster mode is fine. Messages, TTL and
+        `updated_at` are untouched, so a pending extraction is not superseded."""
+        meta_key = keys.session_meta_key(self._prefix, key)
+        added = {r.id: r.model_dump(mode="json") for r in records}
+        for _ in range(_PRIME_ATTEMPTS):
+            with self._errors("prime"):
+                fields = {_text(k): _text(v) for k, v in self._client.hgetall(meta_key).items()}
+            if not fields:
+                return None
+            document = json.loads(fields["doc"])
+            kept = [m for m in document.get("memories", []) if m.get("id") not in added]
+            document["memories"] = [*kept, *added.values()]
+            old_primed = fields.get("primed", "")
+            primed = json.loads(old_primed or "[]")
+            primed += [i for i in added if i not in primed]
+            seen = hashlib.sha1(f"{fields['doc']}\0{old_primed}".encode()).hexdigest()
+            with self._errors("prime"):
+                written = self._prime(keys=[meta_key], args=[seen, json.dumps(document), json.dumps(primed)])
+            if written:
+                return self.get(key)
+        raise ConflictError(f"session {key.session_id} kept changing while it was primed; prime it again")
 
     def delete(self, key: SessionKey) -> bool:
         with self._errors("delete"):
@@ -370,6 +444,8 @@ class RedisWorkingMemoryStore:
         parts = [document[:-1], "," if document.strip() != "{}" else ""]
         parts += ['"messages":[', ",".join(_text(m) for m in messages), "]"]
         parts += [',"ttl_seconds":', fields.get("ttl") or "null"]
+        parts += [',"message_limit":', fields.get("limit") or "null"]
+        parts += [',"primed_memory_ids":', fields.get("primed") or "null"]
         if fields.get("updated_at"):
             parts += [',"updated_at":', json.dumps(fields["updated_at"])]
         parts.append("}")

@@ -23,6 +23,7 @@ from agent_memory.domain import keys
 from agent_memory.domain.errors import InvalidInputError
 from agent_memory.domain.models import (
     MemoryMessage,
+    MemoryRecord,
     SessionKey,
     SessionPage,
     WorkingMemory,
@@ -92,7 +93,22 @@ class SqliteWorkingMemoryStore:
             update={"session_id": key.session_id, "namespace": key.namespace, "user_id": key.user_id}
         )
         expires_at = _expires_at(memory.ttl_seconds)
-        self._write("put", lambda db: _upsert(db, key, memory, expires_at))
+
+        def put(db: sqlite3.Connection) -> None:
+            document = memory
+            if memory.message_limit is None or memory.primed_memory_ids is None:
+                # The session API's settings survive a write that does not carry them (an AMS PUT).
+                stored = _read(db, key)
+                if stored is not None:
+                    document = memory.model_copy(update={
+                        "message_limit": memory.message_limit if memory.message_limit is not None
+                        else stored.message_limit,
+                        "primed_memory_ids": memory.primed_memory_ids if memory.primed_memory_ids is not None
+                        else stored.primed_memory_ids,
+                    })
+            _upsert(db, key, document, expires_at)
+
+        self._write("put", put)
 
     def append_messages(
         self,
@@ -101,33 +117,60 @@ class SqliteWorkingMemoryStore:
         *,
         max_messages: int | None = None,
         ttl_seconds: int | None = None,
+        message_limit: int | None = None,
     ) -> WorkingMemory:
         if max_messages is not None and max_messages < 0:
             raise InvalidInputError(f"max_messages must be >= 0, got {max_messages}")
+        if message_limit is not None and message_limit < 1:
+            raise InvalidInputError(f"message_limit must be >= 1, got {message_limit}")
         _expires_at(ttl_seconds)  # validate before taking the lock
 
         def append(db: sqlite3.Connection) -> WorkingMemory:
-            row = db.execute(
-                f"SELECT document FROM working_memory WHERE member = ? AND {_LIVE}",
-                (keys.session_member(key), _now_ms()),
-            ).fetchone()
-            if row is None:
-                memory = WorkingMemory(
-                    session_id=key.session_id,
-                    namespace=key.namespace,
-                    user_id=key.user_id,
-                    ttl_seconds=ttl_seconds,
-                )
-            else:
-                memory = WorkingMemory.model_validate_json(row[0])
+            memory = _read(db, key) or WorkingMemory(
+                session_id=key.session_id,
+                namespace=key.namespace,
+                user_id=key.user_id,
+                ttl_seconds=ttl_seconds,
+                message_limit=message_limit,
+            )
             kept = [*memory.messages, *messages]
             if max_messages is not None:
                 kept = kept[len(kept) - max_messages :] if max_messages else []
+            if memory.message_limit is not None:
+                # Only messages already extracted are dropped; the first one that is not stops the trim.
+                drop = 0
+                while len(kept) - drop > memory.message_limit and kept[drop].discrete_memory_extracted == "t":
+                    drop += 1
+                kept = kept[drop:]
             memory = memory.model_copy(update={"messages": kept, "updated_at": utcnow()})
             _upsert(db, key, memory, _expires_at(memory.ttl_seconds))
             return memory
 
         return self._write("append_messages", append)
+
+    def prime(self, key: SessionKey, records: Sequence[MemoryRecord]) -> WorkingMemory | None:
+        """Add `records` to the session's memories (replacing by id) and their ids to its primed ids, in one
+        transaction; messages, expiry and `updated_at` untouched."""
+
+        def prime(db: sqlite3.Connection) -> WorkingMemory | None:
+            row = db.execute(
+                f"SELECT document, expires_at FROM working_memory WHERE member = ? AND {_LIVE}",
+                (keys.session_member(key), _now_ms()),
+            ).fetchone()
+            if row is None:
+                return None
+            memory = WorkingMemory.model_validate_json(row[0])
+            added = {r.id for r in records}
+            primed = list(memory.primed_memory_ids or [])
+            primed += [r.id for r in records if r.id not in primed]
+            memory = memory.model_copy(update={
+                "memories": [*(m for m in memory.memories if m.id not in added), *records],
+                "primed_memory_ids": primed,
+            })
+            _upsert(db, key, memory, row[1])
+            return memory
+
+        return self._write("prime", prime)
 
     def delete(self, key: SessionKey) -> bool:
         def delete(db: sqlite3.Connection) -> bool:
@@ -243,6 +286,13 @@ class SqliteWorkingMemoryStore:
             return work(db)
 
         return self._db.write(operation, purge_then)
+
+
+def _read(db: sqlite3.Connection, key: SessionKey) -> WorkingMemory | None:
+    row = db.execute(
+        f"SELECT document FROM working_memory WHERE member = ? AND {_LIVE}", (keys.session_member(key), _now_ms())
+    ).fetchone()
+    return None if row is None else WorkingMemory.model_validate_json(row[0])
 
 
 def _upsert(db: sqlite3.Connection, key: SessionKey, memory: WorkingMemory, expires_at: int | None) -> None:

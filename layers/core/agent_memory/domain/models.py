@@ -197,6 +197,20 @@ class WorkingMemory(DomainModel):
     last_accessed: UtcDatetime = Field(default_factory=utcnow)
     created_at: UtcDatetime = Field(default_factory=utcnow)
     updated_at: UtcDatetime = Field(default_factory=utcnow)
+    # Settings of a session created through the Memory Platform session API, stored with the session and kept
+    # by a write that does not carry them (an AMS PUT never does; None = keep what is stored). The AMS routes
+    # do not show them (`SESSION_SETTINGS`).
+    message_limit: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="At most this many messages are kept; only messages already extracted are ever dropped",
+    )
+    primed_memory_ids: list[str] | None = Field(
+        default=None, description="Long-term records loaded into `memories` by the session API's prime"
+    )
+
+
+# The WorkingMemory fields that belong to the session API, not to the AMS wire format.
+SESSION_SETTINGS = frozenset({"message_limit", "primed_memory_ids"})
 
 
 class SessionKey(DomainModel):

@@ -112,6 +112,10 @@ class WorkingMemoryService:
         self._promoter = promoter
         self._extraction = extraction
 
+    @property
+    def limits(self) -> WorkingMemoryLimits:
+        return self._limits
+
     # --- lookups ----------------------------------------------------------------------------------
     def _find(self, tenant: str, session_id: str, namespace: str | None, user_id: str | None) -> WorkingMemory:
         """The session at the exact key, else the one live session with that id (AMS #235)."""
@@ -164,7 +168,7 @@ class WorkingMemoryService:
         model_name: str | None = None,
         context_window_max: int | None = None,
     ) -> WorkingMemoryView:
-        self._validate_messages(memory.messages)
+        self.validate_messages(memory.messages)
         now = utcnow()
         memory = memory.model_copy(update={"updated_at": now, "data": memory.data or {}})
         window = self._requested_window(model_name, context_window_max)
@@ -237,7 +241,9 @@ class WorkingMemoryService:
         used, until = context_percentages(tokens, window, self._threshold)
         return WorkingMemoryView(memory, used, until)
 
-    def _validate_messages(self, messages: Sequence[MemoryMessage]) -> None:
+    def validate_messages(self, messages: Sequence[MemoryMessage]) -> None:
+        """Every message within the limits (MAX_MESSAGES_PER_SESSION, MAX_MESSAGE_CHARS, a timestamp not too far
+        ahead) and not blank: PayloadTooLargeError (413), InvalidInputError (400), UnprocessableError (422)."""
         limits = self._limits
         if len(messages) > limits.max_messages:
             raise PayloadTooLargeError(

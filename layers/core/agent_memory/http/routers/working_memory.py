@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import TypeAdapter
 
+from agent_memory.domain.models import SESSION_SETTINGS
 from agent_memory.domain.validation import INT64_MAX
 from agent_memory.http.deps import WorkingMemoryCallDep
 from agent_memory.http.errors import error_responses
@@ -30,6 +31,7 @@ ModelName = Annotated[str | None, Query(description="Model whose context window 
 WindowMax = Annotated[int | None, Query(ge=1, description="Context window in tokens; overrides model_name")]
 
 _PERCENTAGES = TypeAdapter(dict[str, float | None])
+_SESSION_SETTINGS = set(SESSION_SETTINGS)
 
 SUMMARIZATION_HEADER = "X-Agent-Memory-Summarization"
 PROMOTION_HEADER = "X-Agent-Memory-Promotion"
@@ -41,7 +43,8 @@ def _response(view: WorkingMemoryView, headers: dict[str, str] | None = None) ->
     # validating it again against the response model.
     # WorkingMemoryResponse is the memory plus the two percentages: those are spliced onto the
     # memory's own JSON (pydantic-core) rather than copying it into a second model.
-    body = view.memory.__pydantic_serializer__.to_json(view.memory)
+    # The session API's settings (message limit, primed ids) are not part of the AMS wire format.
+    body = view.memory.__pydantic_serializer__.to_json(view.memory, exclude=_SESSION_SETTINGS)
     extra = _PERCENTAGES.dump_json(
         {
             "context_percentage_total_used": view.percentage_total_used,

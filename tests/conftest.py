@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.redis_server",
+    "tests.fixtures.redis_cluster",
     "tests.fixtures.openai_stub",
     "tests.fixtures.converse_stub",
     "tests.fixtures.opensearch_node",

@@ -1,4 +1,5 @@
-"""The Redis token bucket against a real redis-server: burst then refusal, refill, sharing, expiry."""
+"""The Redis token bucket against a real redis-server and a 3-node cluster: burst then refusal, refill,
+sharing, expiry."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ LIMIT = RateLimit(per_second=2.0, burst=3)
 T0 = 1_700_000_000_000  # an injected server time, in ms
 
 
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis_client(redis_url)
+@pytest.fixture(params=["redis", "redis-cluster"])
+def client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
+    """A client of one server, or of the local 3-node Redis Cluster (a RedisCluster: issue 11)."""
+    cluster = request.param == "redis-cluster"
+    c = redis_client(request.getfixturevalue("redis_cluster_url" if cluster else "redis_url"), cluster=cluster)
     yield c
     c.close()
 
@@ -83,7 +86,7 @@ def test_buckets_are_per_tenant_and_subject_under_the_prefix(client: redis.Redis
     assert limiter.acquire("acme", "key:k2", one, now_ms=T0).allowed
     assert limiter.acquire("other", "key:k1", one, now_ms=T0).allowed
 
-    assert sorted(client.keys("*")) == sorted(
+    assert sorted(client.scan_iter("*")) == sorted(  # SCAN: on a cluster, of every primary
         rate_limit_key("svc", tenant, subject) for tenant, subject in [("acme", "key:k1"), ("acme", "key:k2"),
                                                                        ("other", "key:k1")]
     )  # fmt: skip

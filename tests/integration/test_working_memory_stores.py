@@ -31,10 +31,16 @@ from agent_memory.ports import WorkingMemoryStore
 TENANT = "t1"
 
 
-@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "sqlite"])
+REDIS_KINDS = [pytest.param(kind, marks=pytest.mark.redis) for kind in ("redis", "redis-cluster")]
+
+
+@pytest.fixture(params=[*REDIS_KINDS, "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WorkingMemoryStore]:
-    if request.param == "redis":
-        redis_store = RedisWorkingMemoryStore.from_url(request.getfixturevalue("redis_url"))
+    if request.param.startswith("redis"):
+        # One server, or the local 3-node cluster through a RedisCluster client (tests/fixtures/redis_cluster.py).
+        cluster = request.param == "redis-cluster"
+        url = request.getfixturevalue("redis_cluster_url" if cluster else "redis_url")
+        redis_store = RedisWorkingMemoryStore.from_url(url, cluster=cluster)
         yield redis_store
         redis_store.close()
     else:

@@ -72,12 +72,19 @@ class Container:
     @cached_property
     def _redis_client(self) -> Any:
         """One client (one connection pool) for every Redis-backed adapter of the process."""
+        from redis.exceptions import RedisError
+
         from agent_memory.adapters._redis import redis_client
+        from agent_memory.domain.errors import DependencyUnavailableError
 
         s = self.settings
         assert s.redis_url
         token = self._secret("REDIS_AUTH_TOKEN_SECRET", s.redis_auth_token_secret)
-        return redis_client(s.redis_url, timeout_seconds=s.redis_timeout_seconds, auth_token=token)
+        cluster = {"auto": None, "true": True, "false": False}[s.redis_cluster]
+        try:
+            return redis_client(s.redis_url, timeout_seconds=s.redis_timeout_seconds, auth_token=token, cluster=cluster)
+        except RedisError as exc:  # REDIS_CLUSTER=auto could not ask the server: a 503, retried next call
+            raise DependencyUnavailableError("redis", f"connect failed: {type(exc).__name__}: {exc}"[:300]) from exc
 
     # --- secrets ----------------------------------------------------------------------------------
     @cached_property

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     redis_auth_token_secret: str | None = None
     redis_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
     redis_key_prefix: str = "am"
+    # Redis Cluster (ElastiCache Serverless, any cluster-mode-enabled cache): auto = ask the server
+    # (`INFO cluster`) once, at the first connect; true/false skip the question (adapters/_redis.py).
+    redis_cluster: Literal["auto", "true", "false"] = "auto"
     opensearch_url: str | None = None
     # Lowercase, [a-z0-9._-], not starting with . _ or -, short enough for the tenant indexes' names
     # (adapters/opensearch_long_term.py: tenant_index_name, MAX_BASE_NAME_BYTES).

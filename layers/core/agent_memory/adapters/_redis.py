@@ -1,4 +1,13 @@
-"""The one way this package builds a Redis client, shared by every Redis adapter and the container."""
+"""The one way this package builds a Redis client, shared by every Redis adapter and the container.
+
+Standalone or cluster: ElastiCache Serverless and every cluster-mode-enabled cache are a Redis Cluster,
+which a plain client cannot use (each key lives on the shard that owns its slot; a plain client gets
+MOVED). `cluster=None` (REDIS_CLUSTER=auto) asks the server once, at the first connect, with
+`INFO cluster`; a standalone server keeps the client that asked (no extra connection), a cluster one
+gets a `redis.cluster.RedisCluster` with the same timeouts, TLS and AUTH. The adapters need nothing
+else: every script and multi-key command of theirs stays within one tenant's hash tag (one slot;
+`domain/keys.py`), which the cluster client routes to the node that owns it.
+"""
 
 from __future__ import annotations
 
@@ -11,30 +20,83 @@ from redis.credentials import CredentialProvider
 from redis.retry import Retry
 
 if TYPE_CHECKING:
+    from redis.cluster import RedisCluster
+
     from agent_memory.adapters.secrets import RotatingSecret
 
+RedisClient = Any  # redis.Redis or redis.cluster.RedisCluster: the adapters use what both offer
 
-def redis_client(url: str, *, timeout_seconds: float = 1.0, auth_token: RotatingSecret | None = None) -> redis.Redis:
+
+def redis_client(
+    url: str,
+    *,
+    timeout_seconds: float = 1.0,
+    auth_token: RotatingSecret | None = None,
+    cluster: bool | None = None,
+) -> RedisClient:
     """A client for a `redis://` or `rediss://` (TLS) URL; credentials come from the URL, or the AUTH
     token from `auth_token` (REDIS_AUTH_TOKEN_SECRET; the URL may still name an ACL user).
+
+    `cluster`: True = a `RedisCluster` (the URL names any one node), False = a standalone client, None
+    = ask the server (`INFO cluster`), once.
 
     Each attempt is bounded by `timeout_seconds` to connect and to read; one retry after a short backoff
     covers a connection that went stale while a Lambda sandbox was frozen, and the periodic health check
     finds such connections before a command is sent on them.
+
+    Raises:
+        redis.RedisError: with `cluster=None`, when the server cannot be asked (the callers' `_errors`
+            or the container turn it into DependencyUnavailableError: a 503).
     """
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {
+        "socket_timeout": timeout_seconds,
+        "socket_connect_timeout": timeout_seconds,
+        "health_check_interval": 30,
+        "decode_responses": True,
+    }
     if auth_token is not None:
         provider = SecretCredentialProvider(auth_token, username=unquote(urlsplit(url).username or "") or None)
-        options = {"credential_provider": provider, "redis_connect_func": provider.connect}
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=timeout_seconds,
-        socket_connect_timeout=timeout_seconds,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
-        health_check_interval=30,
-        decode_responses=True,
-        **options,
-    )
+        options |= {"credential_provider": provider, "redis_connect_func": provider.connect}
+    if cluster:
+        return _cluster_client(url, options)
+    client = redis.Redis.from_url(url, retry=_retry(), **options)
+    if cluster is None and is_cluster(client):
+        client.close()
+        return _cluster_client(url, options)
+    return client
+
+
+def is_cluster(client: redis.Redis) -> bool:
+    """Whether the server runs in cluster mode (`cluster_enabled:1` in `INFO cluster`)."""
+    return bool(client.info("cluster").get("cluster_enabled"))
+
+
+def _retry() -> Retry:
+    return Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
+
+
+def _cluster_client(url: str, options: dict[str, Any]) -> RedisCluster:
+    from redis.cluster import RedisCluster
+
+    parts = urlsplit(url)
+    if parts.path.strip("/") not in ("", "0"):
+        raise ValueError(f"a Redis Cluster has only database 0; REDIS_URL names {parts.path.strip('/')}")
+    # A cluster has no SELECT: drop the database from the URL rather than fail on `/0`.
+    url = parts._replace(path="").geturl()
+
+    class _Cluster(RedisCluster):
+        def on_connect(self, connection: Any) -> None:
+            # RedisCluster runs its own handshake and then the connect function; SecretCredentialProvider's
+            # connect *is* the handshake (with its one refetch on WRONGPASS), so it runs alone.
+            connect = self.user_on_connect_func
+            if connect is None or self.read_from_replicas:
+                super().on_connect(connection)
+            else:
+                connect(connection)
+
+    # The retry is the cluster client's own (it may not be given to the nodes' clients); MOVED and ASK
+    # redirections after a resharding are followed on top of it.
+    return _Cluster.from_url(url, retry=_retry(), **options)
 
 
 class SecretCredentialProvider(CredentialProvider):

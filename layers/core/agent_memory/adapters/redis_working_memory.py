@@ -18,9 +18,8 @@ ordered by expiry (soonest first, persistent last), ties by member; offsets shif
 session is written, as with any offset paging.
 
 Cluster mode: a session's keys and its tenant's indexes share the tenant's hash tag (one slot), so
-every script stays within one slot and the index is exact in cluster mode too. `from_url` builds a
-standalone client; a cluster-mode endpoint needs a `redis.cluster.RedisCluster` passed to the
-constructor (not yet wired in Settings).
+every script stays within one slot and the index is exact in cluster mode too. The client is a
+standalone one or a `redis.cluster.RedisCluster` (`_redis.redis_client`, REDIS_CLUSTER).
 
 Retries: `from_url` allows one retry after a connection error or timeout. A timed-out append may have
 run on the server, so each append carries an operation id that the script records for a few minutes;
@@ -36,10 +35,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import redis
 from redis.exceptions import RedisError
 
-from agent_memory.adapters._redis import redis_client
+from agent_memory.adapters._redis import RedisClient, redis_client
 from agent_memory.domain import keys
 from agent_memory.domain.errors import ConflictError, DependencyUnavailableError, InvalidInputError
 from agent_memory.domain.models import (
@@ -250,7 +248,7 @@ def _text(value: Any) -> str:
 
 
 class RedisWorkingMemoryStore:
-    """`WorkingMemoryStore` on a standalone Redis 7 / ElastiCache / Valkey server.
+    """`WorkingMemoryStore` on Redis 7 / ElastiCache / Valkey, standalone or a cluster.
 
     Example::
 
@@ -258,7 +256,7 @@ class RedisWorkingMemoryStore:
         store.put(SessionKey(tenant="t1", session_id="s1"), WorkingMemory(session_id="s1"))
     """
 
-    def __init__(self, client: redis.Redis, *, key_prefix: str = keys.DEFAULT_PREFIX) -> None:
+    def __init__(self, client: RedisClient, *, key_prefix: str = keys.DEFAULT_PREFIX) -> None:
         self._client = client
         self._prefix = keys.check_prefix(key_prefix)
         self._put = client.register_script(_PUT)
@@ -271,10 +269,16 @@ class RedisWorkingMemoryStore:
 
     @classmethod
     def from_url(
-        cls, url: str, *, timeout_seconds: float = 1.0, key_prefix: str = keys.DEFAULT_PREFIX
+        cls,
+        url: str,
+        *,
+        timeout_seconds: float = 1.0,
+        key_prefix: str = keys.DEFAULT_PREFIX,
+        cluster: bool | None = False,
     ) -> RedisWorkingMemoryStore:
-        """A store on its own client (`_redis.redis_client`: timeouts, one retry, health checks)."""
-        client = redis_client(url, timeout_seconds=timeout_seconds)
+        """A store on its own client (`_redis.redis_client`: timeouts, one retry, health checks); `cluster`
+        True for a Redis Cluster, None to ask the server now (a connection at construction)."""
+        client = redis_client(url, timeout_seconds=timeout_seconds, cluster=cluster)
         return cls(client, key_prefix=key_prefix)
 
     # -- port -------------------------------------------------------------------------------------

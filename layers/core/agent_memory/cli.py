@@ -5,6 +5,7 @@
     agent-memory worker --data-dir ./memory       # works the embedded task queue until interrupted
     agent-memory keys create --tenant acme --name ci   # an API key, printed once on the last line
     agent-memory users delete --tenant acme --user alice   # everything of one user (asks first)
+    agent-memory mcp --tenant acme     # the MCP server over stdio, for desktop and IDE agents
 
 `invoke` stands in for `sam local invoke` on machines without Docker: same handler, same event files.
 """
@@ -343,6 +344,46 @@ def _users_delete(service: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _mcp(args: argparse.Namespace) -> int:
+    """The MCP server over stdin/stdout for one tenant until the client closes stdin (agent_memory/mcp).
+
+    stdout carries only the protocol: the start-up check and every log line go to stderr."""
+    import anyio
+
+    from agent_memory.domain.errors import AgentMemoryError
+    from agent_memory.services.auth import check_tenant
+
+    with contextlib.redirect_stdout(sys.stderr):
+        problem = _check_startup()
+        if problem:
+            return _fail(problem)
+        from agent_memory.bootstrap import get_container
+
+        container = get_container()
+        try:
+            tenant = check_tenant(args.tenant or container.settings.default_tenant, source="--tenant")
+        except AgentMemoryError as exc:
+            container.close()
+            return _fail(exc.detail)
+        from agent_memory.mcp.server import run_stdio
+        from agent_memory.services.task_worker import BackgroundWorker
+
+        # Extraction queued by this process's writes runs here too, as under `serve`.
+        worker = container.task_worker() if container.settings.embedded_worker else None
+        background = BackgroundWorker(worker) if worker is not None else None
+    if background is not None:
+        background.start()
+    try:
+        anyio.run(run_stdio, container, tenant)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if background is not None:
+            background.stop()
+        container.close()
+    return 0
+
+
 def _fail(message: str) -> int:
     print(f"agent-memory: error: {message}", file=sys.stderr)
     return 2
@@ -408,6 +449,11 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--namespace", help="only this namespace (default: every namespace)")
         _add_data_dir(command)
     users.set_defaults(run=_users)
+
+    mcp = commands.add_parser("mcp", help="the MCP server over stdio (memory tools for MCP clients)")
+    mcp.add_argument("--tenant", help="the tenant the tools act for (default $DEFAULT_TENANT, else default)")
+    _add_data_dir(mcp)
+    mcp.set_defaults(run=_mcp)
 
     invoke = commands.add_parser("invoke", help="invoke a Lambda handler in-process with an event")
     invoke.add_argument("function", choices=sorted(FUNCTIONS), help="SAM logical id of the function")

@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agent_memory.domain.rate_limit import RateLimit
+from agent_memory.domain.validation import ScopeValue
 
 
 class Settings(BaseSettings):
@@ -127,6 +128,10 @@ class Settings(BaseSettings):
     # only on a loopback server, never on Lambda. api_key: `agent-memory keys create`. jwt: OIDC/Cognito.
     auth_mode: Literal["disabled", "api_key", "jwt"] = "disabled"
     default_tenant: str = "default"
+    # MCP tools (agent_memory/mcp): the namespace and user a tool call gets when it names none, as AMS's
+    # DEFAULT_MCP_NAMESPACE / DEFAULT_MCP_USER_ID (search, memory_prompt, set_working_memory, creates).
+    default_mcp_namespace: ScopeValue | None = None
+    default_mcp_user_id: ScopeValue | None = None
     # API keys on AWS: a DynamoDB table (unset = api_keys.sqlite3 under AGENT_MEMORY_DATA_DIR).
     api_keys_table: str | None = None
     dynamodb_endpoint_url: str | None = None  # moto, LocalStack or a VPC endpoint

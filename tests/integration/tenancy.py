@@ -369,6 +369,9 @@ def _view_cells() -> list[Cell]:
               body=lambda b, a: {"task_id": a.task_id}),
         _cell("GET", "/v1/tasks/{task_id}", "own task", lambda b, a: f"/v1/tasks/{b.task_id}"),
         _cell("GET", "/v1/tasks/{task_id}", "A's task id", lambda b, a: f"/v1/tasks/{a.task_id}"),
+        _cell("GET", "/v1/tasks", "list"),
+        _cell("GET", "/v1/tasks", "list, pending only", params={"status": "pending"}),
+        _cell("GET", "/v1/tasks", "list, the newest one (totals)", params={"limit": 1}),
     ]
 
 
@@ -377,6 +380,10 @@ def matrix() -> list[Cell]:
     put_body = {**SCOPE, "messages": [_b_message("now prefers coffee")], "data": {"note": "bravo new"}}
     return [
         _cell("GET", "/", "root"),
+        # the Visualizer's static files (open: they hold no data; the page reads through the cells above)
+        _cell("GET", "/ui", "page"),
+        _cell("GET", "/ui/{asset}", "script", "/ui/app.js"),
+        _cell("GET", "/ui/{asset}", "unknown file", "/ui/nope.js"),
         _cell("GET", "/v1/health", "plain"),
         _cell("GET", "/v1/health", "deep", params={"deep": "true"}),
         # working memory

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response
 
@@ -15,7 +15,7 @@ from agent_memory.domain.models import MemoryMessage, new_id, utcnow
 from agent_memory.http.deps import READ, WRITE, ContainerDep, RunDep, TenantDep
 from agent_memory.http.errors import error_responses
 from agent_memory.http.json_body import StrictJsonRoute
-from agent_memory.http.schemas import SessionIdPath
+from agent_memory.http.schemas import ErrorResponse, SessionIdPath
 from agent_memory.http.session_schemas import (
     AppendMessageRequest,
     CreateSessionRequest,
@@ -35,6 +35,9 @@ router = APIRouter(
 )
 
 EXTRACTION_HEADER = "X-Agent-Memory-Extraction"
+_FOREIGN_TENANT: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorResponse, "description": "A tenant_id in the body that is not the caller's tenant"}
+}
 
 
 async def get_session_service(container: ContainerDep) -> SessionService:
@@ -73,7 +76,8 @@ def _session(view: SessionView) -> SessionResponse:
 
 
 @router.post("", status_code=201, response_model=SessionResponse, dependencies=WRITE,
-             responses=error_responses(409, 413))
+             responses={**error_responses(413), **_FOREIGN_TENANT,
+                        409: {"model": ErrorResponse, "description": "A session with this id exists in the tenant"}})
 async def create_session(
     body: CreateSessionRequest, tenant: TenantDep, sessions: SessionServiceDep, run: RunDep
 ) -> SessionResponse:
@@ -93,7 +97,7 @@ async def get_session(
 
 
 @router.post("/{session_id}/messages", response_model=SessionResponse, dependencies=WRITE,
-             responses=error_responses(400, 413))
+             responses={**error_responses(400, 413), **_FOREIGN_TENANT})
 async def append_message(
     session_id: SessionIdPath,
     body: AppendMessageRequest,

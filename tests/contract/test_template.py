@@ -56,24 +56,17 @@ def test_cfn_lint() -> None:
 
 
 def _load_template() -> dict[str, object]:
-    import yaml
+    """template.yaml with its short tags in their long form (`{"Ref": ...}`), by the loader `invoke` uses."""
+    from agent_memory.sam_template import load_template
 
-    class CfnLoader(yaml.SafeLoader):
-        pass
+    return load_template(TEMPLATE)
 
-    def tagged(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, object]:
-        if isinstance(node, yaml.ScalarNode):
-            value: object = loader.construct_scalar(node)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-        name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
-        return {name: value}
 
-    CfnLoader.add_multi_constructor("!", tagged)
-    loaded: dict[str, object] = yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)  # a SafeLoader: tags only
-    return loaded
+def _environment(template: dict[str, Any], function: str) -> dict[str, Any]:
+    """A function's environment as SAM merges it: Globals.Function's, then its own."""
+    merged = dict(template["Globals"]["Function"]["Environment"]["Variables"])
+    merged.update(template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {}))
+    return merged
 
 
 SECRET_SETTINGS = {
@@ -86,28 +79,47 @@ FUNCTIONS = ["ApiFunction", "ExtractionFunction"]
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_functions_get_secret_locations_and_never_a_plain_key(function: str) -> None:
-    resources: dict[str, dict[str, Any]] = _load_template()["Resources"]  # type: ignore[assignment]
-    env = resources[function]["Properties"]["Environment"]["Variables"]
+    env = _environment(_load_template(), function)
 
     assert not {"OPENAI_API_KEY", "EMBEDDING_API_KEY", "OPENAI_API_KEY_SECRET_ARN"} & set(env)
     for setting, (condition, parameter) in SECRET_SETTINGS.items():
-        assert env[setting] == {"Fn::If": [condition, {"Ref": parameter}, {"Ref": "AWS::NoValue"}]}
+        given = {"Fn::If": [condition, {"Ref": parameter}, {"Ref": "AWS::NoValue"}]}
+        if setting == "REDIS_AUTH_TOKEN_SECRET":  # Infrastructure=create: the secret the Infra stack made
+            given = {"Fn::If": ["CreateInfra", {"Fn::GetAtt": "Infra.Outputs.RedisAuthTokenSecretArn"}, given]}
+        assert env[setting] == given
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_secret_reads_are_granted_on_exactly_the_configured_secrets(function: str) -> None:
     resources: dict[str, dict[str, Any]] = _load_template()["Resources"]  # type: ignore[assignment]
+    # The functions that touch the stores share one managed policy (StoreAccessPolicy).
+    assert {"Ref": "StoreAccessPolicy"} in resources[function]["Properties"]["Policies"]
+    statements = resources["StoreAccessPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     grants = {}
-    for policy in resources[function]["Properties"]["Policies"]:
-        if not (isinstance(policy, dict) and "Fn::If" in policy):
-            continue
-        condition, granted, otherwise = policy["Fn::If"]
-        for statement in granted.get("Statement", []):
-            if "secretsmanager:GetSecretValue" in str(statement["Action"]):
-                assert otherwise == {"Ref": "AWS::NoValue"}  # nothing granted when the parameter is empty
-                grants[condition] = statement["Resource"]
 
-    assert grants == {condition: {"Ref": parameter} for condition, parameter in SECRET_SETTINGS.values()}
+    def collect(condition: str, branch: Any) -> None:
+        if isinstance(branch, dict) and "Fn::If" in branch:  # a nested choice: its own condition
+            inner, granted, otherwise = branch["Fn::If"]
+            collect(inner, granted)
+            collect(inner, otherwise)
+        elif isinstance(branch, dict) and "secretsmanager:GetSecretValue" in str(branch.get("Action")):
+            grants[condition] = branch["Resource"]
+
+    for statement in statements:
+        if isinstance(statement, dict) and "Fn::If" in statement:
+            condition, granted, otherwise = statement["Fn::If"]
+            collect(condition, granted)
+            if "secretsmanager" in str(otherwise):
+                collect(condition, otherwise)
+            else:
+                assert otherwise == {"Ref": "AWS::NoValue"}  # nothing granted when the parameter is empty
+        else:
+            assert "secretsmanager" not in str(statement), "a secret read granted unconditionally"
+
+    assert grants == {
+        **{condition: {"Ref": parameter} for condition, parameter in SECRET_SETTINGS.values()},
+        "CreateInfra": {"Fn::GetAtt": "Infra.Outputs.RedisAuthTokenSecretArn"},
+    }
 
 
 @pytest.mark.parametrize(
@@ -130,7 +142,7 @@ def test_redis_url_refuses_a_password(url: str, allowed: bool) -> None:
 
 def test_the_api_function_gets_the_rate_limit_parameters() -> None:
     template: dict[str, Any] = _load_template()
-    env = template["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    env = _environment(template, "ApiFunction")
 
     assert env["RATE_LIMIT_PER_SECOND"] == {"Ref": "RateLimitPerSecond"}
     assert env["RATE_LIMIT_BURST"] == {"Ref": "RateLimitBurst"}

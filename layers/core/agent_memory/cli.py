@@ -25,13 +25,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-# SAM logical id → "file:function", as in template.yaml (CodeUri + Handler).
-FUNCTIONS = {
-    "ApiFunction": "functions/api/api_handler.py:handler",
-    "ExtractionFunction": "functions/extraction/extraction_handler.py:handler",
-}
-# Timeout in seconds where it is not Globals' 29 s, as in template.yaml (the handlers read the context).
-TIMEOUTS = {"ExtractionFunction": 120.0}
+# `invoke` reads each function's handler, timeout, memory and literal environment from template.yaml
+# (agent_memory/sam_template.py), so a function added to the template is invocable with no change here.
 
 # layers/core/agent_memory/cli.py → the repository root, for runs from outside a checkout's root.
 _REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -78,12 +73,31 @@ def load_module(file_path: str | Path) -> ModuleType:
     return module
 
 
-def load_handler(function: str) -> Any:
-    """The handler callable of a SAM function by logical id (`ApiFunction`)."""
-    if function not in FUNCTIONS:
-        raise KeyError(f"unknown function {function!r}; known: {', '.join(sorted(FUNCTIONS))}")
-    file_path, attribute = FUNCTIONS[function].split(":")
-    return getattr(load_module(file_path), attribute)
+def load_handler(function: str, template: str | Path | None = None) -> Any:
+    """The handler callable of a SAM function by logical id (`ApiFunction`), as template.yaml names it.
+
+    KeyError naming the known functions when the template has no such function."""
+    from agent_memory.sam_template import TEMPLATE, TemplateError, function_spec, load_template
+
+    path = Path(template or TEMPLATE)
+    try:
+        spec = function_spec(load_template(path), function)
+    except TemplateError as exc:
+        raise KeyError(str(exc)) from None
+    return getattr(load_module(path.parent / spec.handler_file), spec.attribute)  # CodeUri: from the template
+
+
+def _template_environment(function: str, template: Path) -> tuple[Any, list[str]]:
+    """The function's spec, after setting its literal template variables the caller did not set itself.
+
+    Returns the spec and one note per variable left unset (a !Ref or !If has no value off AWS)."""
+    from agent_memory.sam_template import function_spec, load_template
+
+    spec = function_spec(load_template(template), function)
+    for name, value in spec.environment.items():
+        os.environ.setdefault(name, value)  # the caller's environment wins, as with `sam local --env-vars`
+    notes = [f"{name} ({why})" for name, why in spec.skipped.items() if name not in os.environ]
+    return spec, notes
 
 
 def _invoke(args: argparse.Namespace) -> int:
@@ -97,15 +111,31 @@ def _invoke(args: argparse.Namespace) -> int:
         return _fail(f"event {args.event} is not JSON: {exc}")
     # Powertools logs and EMF metrics go to stdout, as on Lambda; here stdout is the response, so
     # everything the handler prints goes to stderr (the Logger binds its stream at import, hence both).
+    from agent_memory.sam_template import TEMPLATE, TemplateError
+
     with contextlib.redirect_stdout(sys.stderr):
+        template = Path(args.template) if args.template else TEMPLATE
         try:
-            handler = load_handler(args.function)
+            spec, unset = _template_environment(args.function, template)
+        except TemplateError as exc:
+            return _fail(f"invalid choice: {exc}" if "unknown function" in str(exc) else str(exc))
+        if unset:
+            print(f"invoke: not set from {template.name} (no value off AWS; set them yourself if needed): "
+                  + ", ".join(unset), file=sys.stderr)
+        try:
+            handler = load_handler(args.function, template)
         except (KeyError, FileNotFoundError) as exc:
             return _fail(str(exc.args[0]))
-        context = FakeLambdaContext(function_name=args.function, timeout_seconds=TIMEOUTS.get(args.function, 29.0))
-        response = handler(event, context)
+        context = FakeLambdaContext(function_name=args.function, timeout_seconds=spec.timeout_seconds,
+                                    memory_limit_in_mb=spec.memory_mb)
+        try:
+            response = handler(event, context)
+        except Exception as exc:  # what the Lambda runtime reports for a raised error (an authorizer's 401)
+            response, failed = {"errorMessage": str(exc), "errorType": type(exc).__name__}, True
+        else:
+            failed = False
     print(json.dumps(response, indent=2))
-    return 0
+    return 1 if failed else 0
 
 
 def _check_startup() -> str | None:
@@ -456,7 +486,8 @@ def _parser() -> argparse.ArgumentParser:
     mcp.set_defaults(run=_mcp)
 
     invoke = commands.add_parser("invoke", help="invoke a Lambda handler in-process with an event")
-    invoke.add_argument("function", choices=sorted(FUNCTIONS), help="SAM logical id of the function")
+    invoke.add_argument("function", help="SAM logical id of a function in template.yaml (ApiFunction)")
+    invoke.add_argument("--template", help="the SAM template that declares it (default: the checkout's template.yaml)")
     invoke.add_argument("--event", required=True, help="event JSON file, or - for stdin")
     invoke.set_defaults(run=_invoke)
     return parser

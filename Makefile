@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: run test lint bench bench-quick build validate clean opensearch redis-server
+.PHONY: run test lint bench bench-quick build layer validate clean opensearch redis-server
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,11 +59,23 @@ bench: $(STAMP)  ## benchmarks; results are printed and written to bench/results
 
 # sam build needs the Lambda runtime's Python (3.12) on PATH; pyenv's is used when present.
 PY312_DIR ?= $(dir $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12)))
-build: $(TOOLS_STAMP)  ## sam build of the API function and the core layer
+build: $(TOOLS_STAMP)  ## sam build of the functions and the core layer (arm64: layers/core/Makefile → layers/build.sh)
 	PATH="$(PY312_DIR):$$PATH" $(TOOLS)/bin/sam build
 
-validate: $(TOOLS_STAMP)
-	$(TOOLS)/bin/sam validate --lint && $(TOOLS)/bin/cfn-lint template.yaml
+# The layer alone, e.g. `make layer LAYER_ARCH=x86_64 LAYER_OUT=/tmp/layer` (what bench.layer_cold_start runs).
+LAYER_ARCH ?= arm64
+LAYER_OUT ?= .aws-sam/layer-$(LAYER_ARCH)
+layer:  ## the core layer into $(LAYER_OUT)/python for $(LAYER_ARCH) (arm64 or x86_64)
+	PATH="$(PY312_DIR):$$PATH" bash layers/build.sh "$(LAYER_OUT)" "$(LAYER_ARCH)"
+
+# Both templates (the stack and its nested infra/ stack), by SAM's own validation, its lint, and cfn-lint.
+SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1}
+validate: $(TOOLS_STAMP)  ## sam validate, sam validate --lint and cfn-lint on template.yaml and infra/*.yaml
+	@for t in template.yaml infra/*.yaml; do \
+	  $(SAM_ENV) $(TOOLS)/bin/sam validate --template-file $$t >/dev/null && \
+	  $(SAM_ENV) $(TOOLS)/bin/sam validate --lint --template-file $$t && \
+	  $(TOOLS)/bin/cfn-lint $$t || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache .aws-sam

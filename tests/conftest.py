@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.app",
     "tests.fixtures.moto_sqs",
     "tests.fixtures.moto_dynamodb",
+    "tests.fixtures.chromium",
 ]

@@ -370,7 +370,7 @@ def _view_cells() -> list[Cell]:
         _cell("GET", "/v1/tasks/{task_id}", "own task", lambda b, a: f"/v1/tasks/{b.task_id}"),
         _cell("GET", "/v1/tasks/{task_id}", "A's task id", lambda b, a: f"/v1/tasks/{a.task_id}"),
         _cell("GET", "/v1/tasks", "list"),
-        _cell("GET", "/v1/tasks", "list, pending only", params={"status": "pending"}),
+        _cell("GET", "/v1/tasks", "list, successful only", params={"status": "success"}),
         _cell("GET", "/v1/tasks", "list, the newest one (totals)", params={"limit": 1}),
     ]
 

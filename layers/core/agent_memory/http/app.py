@@ -12,7 +12,7 @@ from agent_memory.bootstrap import Container, get_container
 from agent_memory.http.blocking import BlockingRunner
 from agent_memory.http.body_limit import BodySizeLimit
 from agent_memory.http.errors import install_error_handlers
-from agent_memory.http.routers import health, long_term, prompt, sessions, summary_views, users, working_memory
+from agent_memory.http.routers import health, long_term, prompt, sessions, summary_views, ui, users, working_memory
 from agent_memory.http.security import install_security
 from agent_memory.services.task_worker import BackgroundWorker
 
@@ -39,6 +39,7 @@ def create_app(container: Container | None = None, *, inline_blocking_calls: boo
     app.include_router(summary_views.router)
     app.include_router(users.router)
     app.include_router(sessions.router)  # the Memory Platform session API (issue 12)
+    app.include_router(ui.router)  # the Visualizer's static page at /ui (issue 12)
     settings = app.state.container.settings
     install_security(app, settings.auth_mode, rate_limited=settings.rate_limit is not None)
     return app

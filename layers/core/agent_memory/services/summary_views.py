@@ -160,6 +160,12 @@ class SummaryViewService:
             raise NotFoundError(f"Task {task_id} not found")
         return task
 
+    def list_tasks(self, tenant: str, *, limit: int, status: str | None = None) -> tuple[list[Task], int]:
+        """The tenant's task records, newest first: summary-view runs and session extractions alike."""
+        if limit < 1:
+            raise InvalidInputError(f"limit must be >= 1, got {limit}")
+        return self._tasks.recent(tenant, limit=limit, status=status)
+
     def run(self, message: SummaryViewRunTask) -> RunResult:
         """The queue consumer: recompute every group of the view, reporting in the Task record. A failure
         is recorded in the Task and re-raised, so the queue retries it."""

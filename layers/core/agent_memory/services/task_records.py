@@ -25,6 +25,16 @@ class TaskRecords:
         body = self._documents.get(tenant, KIND, task_id)
         return None if body is None else Task.model_validate_json(body)
 
+    def recent(self, tenant: str, *, limit: int, status: str | None = None) -> tuple[list[Task], int]:
+        """The tenant's live records (at most 7 days old), newest first (created_at, then id), at most
+        `limit` of them, and how many there are in all (with `status`, of that status). Reads every live
+        record of the tenant: bounded by the 7-day TTL, and meant for an operator's view, not a hot path."""
+        tasks = [Task.model_validate_json(body) for body in self._documents.list_documents(tenant, KIND)]
+        if status is not None:
+            tasks = [task for task in tasks if task.status == status]
+        tasks.sort(key=lambda task: (task.created_at, task.id), reverse=True)
+        return tasks[:limit], len(tasks)
+
     def put(self, tenant: str, task: Task) -> Task:
         self._documents.put(tenant, KIND, task.id, task.model_dump_json(), ttl_seconds=TASK_TTL_SECONDS)
         return task

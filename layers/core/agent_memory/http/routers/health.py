@@ -57,4 +57,5 @@ async def root() -> dict[str, str]:
         "docs": "/docs",
         "openapi": "/openapi.json",
         "health": "/v1/health",
+        "ui": "/ui",
     }

@@ -92,6 +92,14 @@ class TaskResponse(DomainModel):
     error_message: str | None
 
 
+class TaskListResponse(DomainModel):
+    tasks: list[TaskResponse]
+    total: int = Field(description="How many live task records match, of which `tasks` are the newest")
+
+
+TaskStatus = Literal["pending", "running", "success", "failed"]
+
+
 def _view(view: SummaryView) -> SummaryViewResponse:
     return SummaryViewResponse.model_validate(view.model_dump())
 
@@ -172,6 +180,20 @@ async def run_summary_view(
 ) -> TaskResponse:
     """Recompute every partition in the background; poll `GET /v1/tasks/{id}` for its progress."""
     return _task(await run(service.start_run, tenant, view_id, body.task_id))
+
+
+@router.get("/v1/tasks", response_model=TaskListResponse, dependencies=READ)
+async def list_tasks(
+    service: SummaryViewServiceDep,
+    tenant: TenantDep,
+    run: RunDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="At most this many, newest first")] = 20,
+    status: Annotated[TaskStatus | None, Query(description="Only tasks in this status")] = None,
+) -> TaskListResponse:
+    """The caller's task records of the last 7 days, newest first: summary-view runs and session
+    extractions (`extract_session`, one per session). Not in AMS; the Visualizer (`/ui`) lists them."""
+    tasks, total = await run(service.list_tasks, tenant, limit=limit, status=status)
+    return TaskListResponse(tasks=[_task(task) for task in tasks], total=total)
 
 
 @router.get("/v1/tasks/{task_id}", response_model=TaskResponse, responses=NOT_FOUND, dependencies=READ)

@@ -31,8 +31,9 @@ def asgi_adapter() -> Mangum:
 
         from agent_memory.http.app import create_app
 
-        # lifespan="off": the app has no startup work; the Container builds its clients lazily.
-        _asgi = Mangum(create_app(inline_blocking_calls=True), lifespan="off")
+        # lifespan="off": the app has no startup work; the Container builds its clients lazily, and
+        # each router is included on the first request under its paths (http/on_demand.py).
+        _asgi = Mangum(create_app(inline_blocking_calls=True, routers_on_demand=True), lifespan="off")
     return _asgi
 
 

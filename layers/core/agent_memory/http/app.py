@@ -12,16 +12,32 @@ from agent_memory.bootstrap import Container, get_container
 from agent_memory.http.blocking import BlockingRunner
 from agent_memory.http.body_limit import BodySizeLimit
 from agent_memory.http.errors import install_error_handlers
-from agent_memory.http.routers import health, long_term, prompt, sessions, summary_views, ui, users, working_memory
+from agent_memory.http.on_demand import IncludeRoutersOnDemand, RoutersOnDemand, RouterSpec
 from agent_memory.http.security import install_security
 from agent_memory.services.task_worker import BackgroundWorker
 
+# Every router in the order the app includes it, with the path prefixes of its routes ("/" = the root
+# alone). The Lambda handler's app includes each on the first request under its prefixes
+# (http/on_demand.py), so a cold start imports only the routers its first request needs.
+ROUTERS: tuple[RouterSpec, ...] = (
+    ("agent_memory.http.routers.health", ("/v1/health", "/")),
+    ("agent_memory.http.routers.working_memory", ("/v1/working-memory",)),
+    ("agent_memory.http.routers.long_term", ("/v1/long-term-memory",)),
+    ("agent_memory.http.routers.prompt", ("/v1/memory/prompt",)),
+    ("agent_memory.http.routers.summary_views", ("/v1/summary-views", "/v1/tasks")),
+    ("agent_memory.http.routers.users", ("/v1/users",)),
+    ("agent_memory.http.routers.sessions", ("/api/v1/working-memory/sessions",)),  # Memory Platform API (issue 12)
+)
 
-def create_app(container: Container | None = None, *, inline_blocking_calls: bool = False) -> FastAPI:
+
+def create_app(
+    container: Container | None = None, *, inline_blocking_calls: bool = False, routers_on_demand: bool = False
+) -> FastAPI:
     """Build the app. Without a container, the process-wide one is built lazily from Settings.
 
     `inline_blocking_calls=True` (the Lambda handler) runs service calls on the event loop's thread;
-    see `http/blocking.py`.
+    see `http/blocking.py`. `routers_on_demand=True` (the Lambda handler too) includes each router on
+    the first request under its paths instead of now (`ROUTERS`, http/on_demand.py).
     """
     app = FastAPI(
         title="serverless-agent-memory",
@@ -32,16 +48,14 @@ def create_app(container: Container | None = None, *, inline_blocking_calls: boo
     app.state.runner = BlockingRunner(inline=inline_blocking_calls)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit_bytes=app.state.container.settings.max_request_bytes)
-    app.include_router(health.router)
-    app.include_router(working_memory.router)
-    app.include_router(long_term.router)
-    app.include_router(prompt.router)
-    app.include_router(summary_views.router)
-    app.include_router(users.router)
-    app.include_router(sessions.router)  # the Memory Platform session API (issue 12)
-    app.include_router(ui.router)  # the Visualizer's static page at /ui (issue 12)
+    routers = RoutersOnDemand(app, ROUTERS)
+    if routers_on_demand:
+        app.add_middleware(IncludeRoutersOnDemand, routers=routers)
+    else:
+        routers.include_all()
     settings = app.state.container.settings
     install_security(app, settings.auth_mode, rate_limited=settings.rate_limit is not None)
+    routers.complete_openapi()
     return app
 
 

@@ -135,6 +135,24 @@ def test_long_term_chain(invoke: Invoke) -> None:
     assert invoke("long_term_get.json")["statusCode"] == 404
 
 
+def test_mcp_events_list_the_tools_and_call_one_through_the_handler(invoke: Invoke) -> None:
+    # Given two memories of user u1 (the REST create event)
+    assert invoke("long_term_create.json")["statusCode"] == 200
+    # When an MCP client's tools/list and tools/call reach POST /mcp through Mangum, one invocation each
+    listed = invoke("mcp_tools_list.json")
+    called = invoke("mcp_tools_call.json")
+    # Then each is one JSON-RPC answer (stateless, JSON, no session), and the tool searched u1's memories
+    assert listed["statusCode"] == 200 and listed["headers"]["content-type"] == "application/json"
+    assert "mcp-session-id" not in listed["headers"]
+    tools = [tool["name"] for tool in body(listed)["result"]["tools"]]
+    assert tools[:3] == ["get_current_datetime", "create_long_term_memories", "search_long_term_memory"]
+    assert len(tools) == 10
+    answer = body(called)
+    assert answer["id"] == 2 and answer["result"]["isError"] is False
+    found = answer["result"]["structuredContent"]
+    assert found["total"] == 2 and {m["user_id"] for m in found["memories"]} == {"u1"}
+
+
 def test_bad_filter_event_is_a_422_naming_the_filter(invoke: Invoke) -> None:
     response = invoke("long_term_search_bad_filter.json")
     assert response["statusCode"] == 422

@@ -24,7 +24,7 @@ from agent_memory.bootstrap import Container
 from agent_memory.http.app import create_app
 from tests.fixtures.app import make_settings
 from tests.fixtures.openai_stub import OpenAIStub
-from tests.integration import tenancy
+from tests.integration import tenancy, test_mcp_isolation
 from tests.integration.tenancy import NS, SESSION, TENANT_A, TENANT_B, Answer, Request, World, matrix
 from tests.integration.tenancy_deploy import COMBINATIONS, Template, from_template, make_template
 
@@ -49,7 +49,8 @@ def test_the_matrix_covers_every_route_the_app_serves(tmp_path: Path) -> None:
     # A route added without a matrix entry fails here: add its cells to tenancy.matrix().
     app = create_app(Container(make_settings(tmp_path), embedder=FakeEmbedder(dimensions=64)))
     served = tenancy.served_routes(app)
-    covered = tenancy.routes_of(CELLS)
+    # POST /mcp: its cells are tests/integration/test_mcp_isolation.py (JSON-RPC through the MCP client).
+    covered = tenancy.routes_of(CELLS) | test_mcp_isolation.ROUTES
 
     assert served - covered == set(), "routes with no isolation cell"
     assert covered - served == set(), "cells for routes the app does not serve"

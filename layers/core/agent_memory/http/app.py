@@ -27,6 +27,8 @@ ROUTERS: tuple[RouterSpec, ...] = (
     ("agent_memory.http.routers.summary_views", ("/v1/summary-views", "/v1/tasks")),
     ("agent_memory.http.routers.users", ("/v1/users",)),
     ("agent_memory.http.routers.sessions", ("/api/v1/working-memory/sessions",)),  # Memory Platform API (issue 12)
+    ("agent_memory.http.routers.mcp_transport", ("/mcp",)),  # POST /mcp; the MCP SDK loads on its first request
+    ("agent_memory.http.routers.ui", ("/ui",)),  # the Visualizer's static page at /ui (issue 12)
 )
 
 

@@ -296,3 +296,62 @@ def test_the_authorizer_event_is_refused_for_its_unknown_key(
     # A well-formed key the table does not hold: the exception API Gateway turns into a 401
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         module.handler(event, FakeLambdaContext(function_name="ApiKeyAuthorizerFunction", timeout_seconds=5))
+
+
+# --- CleanupFunction (EventBridge schedule event) ----------------------------------------------------
+
+CLEANUP_HANDLER_FILE = REPO / "functions" / "cleanup" / "cleanup_handler.py"
+
+
+def test_the_schedule_event_runs_one_cleanup_pass_through_the_handler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from agent_memory import bootstrap
+    from agent_memory.domain.models import SessionKey, WorkingMemory
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    event = json.loads((EVENTS / "schedule_cleanup.json").read_text())
+    assert (event["source"], event["detail-type"]) == ("aws.events", "Scheduled Event")
+    # Given an embedded store holding a live session and an expired one (its expiry set in the past)
+    container = Container(make_settings(tmp_path))
+    store = container.working_memory_store
+    for sid in ("live", "gone"):
+        store.put(SessionKey(tenant="acme", session_id=sid), WorkingMemory(session_id=sid, ttl_seconds=3600))
+    with sqlite3.connect(tmp_path / "data" / "working_memory.sqlite3") as db:
+        db.execute("UPDATE working_memory SET expires_at = 1 WHERE session_id = 'gone'")
+    monkeypatch.setattr(bootstrap, "_container", container)
+    module = load_module(CLEANUP_HANDLER_FILE)
+
+    response = module.handler(event, FakeLambdaContext(function_name="CleanupFunction", timeout_seconds=300))
+
+    assert response["finished"] is True and response["resumed"] is False
+    assert (response["tenants"], response["sessions_swept"]) == (1, 1)
+    assert store.list_sessions("acme").sessions == ["live"]
+
+
+def test_cli_invokes_the_cleanup_function_with_the_schedule_event(tmp_path: Path) -> None:
+    env = {**os.environ, "AGENT_MEMORY_DATA_DIR": str(tmp_path), "POWERTOOLS_METRICS_DISABLED": "true",
+           "EMBEDDING_PROVIDER": "fake"}
+    result = subprocess.run(
+        [sys.executable, "-m", "agent_memory.cli", "invoke", "CleanupFunction", "--event",
+         "events/schedule_cleanup.json"],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=60,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    assert (response["finished"], response["tenants"], response["sessions_swept"]) == (True, 0, 0)
+
+
+def test_importing_the_cleanup_handler_loads_no_sdk_or_native_library() -> None:
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import cleanup_handler; "
+        f"print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(CLEANUP_HANDLER_FILE.parent)],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    )  # fmt: skip
+    assert result.stdout.strip() == "", f"imported at cold start: {result.stdout.strip()}"

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         WorkingMemoryStore,
     )
     from agent_memory.services.auth import Authenticator
+    from agent_memory.services.cleanup import CleanupService
     from agent_memory.services.extraction import ExtractionScheduler, ExtractionService
     from agent_memory.services.long_term import LongTermService
     from agent_memory.services.sessions import SessionService
@@ -404,6 +405,36 @@ class Container:
             llm=self.language_model,
             queue=self.task_queue if self.settings.background_tasks_enabled else None,
             tombstones=UserTombstones(self.document_store),
+        )
+
+    @cached_property
+    def cleanup_service(self) -> CleanupService:
+        """The scheduled sweep (CleanupFunction, `agent-memory cleanup`) over the configured stores."""
+        from agent_memory.ports import SessionSweeper, TenantDirectory
+        from agent_memory.services.cleanup import CleanupService, policy_from_settings
+
+        s = self.settings
+        sessions = self.working_memory_store
+        if not isinstance(sessions, SessionSweeper):
+            raise TypeError(f"{type(sessions).__name__} cannot be swept (no SessionSweeper methods)")
+        scheduler = None
+        if self.extraction_scheduler is not None:
+            from agent_memory.services.extraction import ExtractionScheduler
+            from agent_memory.services.task_records import TaskRecords
+
+            # No debounce: the session may expire soon after this run.
+            scheduler = ExtractionScheduler(self.task_queue, delay_seconds=0, records=TaskRecords(self.document_store))
+        policy = policy_from_settings(s.forget_max_age_days, s.forget_max_inactive_days, s.forget_budget)
+        long_term = self.long_term_service if s.long_term_memory and policy is not None else None
+        directory = self.long_term_store if long_term is not None else None
+        return CleanupService(
+            sessions,
+            self.document_store,
+            interval_seconds=s.cleanup_interval_minutes * 60,
+            scheduler=scheduler,
+            long_term=long_term,
+            long_term_tenants=directory if isinstance(directory, TenantDirectory) else None,
+            policy=policy,
         )
 
     def run_task(self, task: AnyTask) -> Any:

@@ -322,6 +322,30 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cleanup(args: argparse.Namespace) -> int:
+    """One pass of the scheduled cleanup (what CleanupFunction runs): expired sessions swept, final
+    extractions queued, forgetting policies applied. `--max-seconds` stops it early, as Lambda's timeout
+    would; the next run resumes. Prints the report as JSON."""
+    import dataclasses
+
+    from agent_memory.bootstrap import get_container
+    from agent_memory.domain.errors import AgentMemoryError
+
+    container = get_container()
+    remaining = None
+    if args.max_seconds is not None:
+        deadline = time.monotonic() + args.max_seconds
+        remaining = lambda: int((deadline - time.monotonic()) * 1000)  # noqa: E731
+    try:
+        report = container.cleanup_service.run(remaining_ms=remaining)
+    except AgentMemoryError as exc:
+        return _fail(f"cleanup failed: {exc.detail}")
+    finally:
+        container.close()
+    print(json.dumps(dataclasses.asdict(report), indent=2))
+    return 0
+
+
 def _users(args: argparse.Namespace) -> int:
     """`agent-memory users export|delete`: one user's data in one tenant, over the stores the settings select
     (the service behind `GET /v1/users/{id}/export` and `DELETE /v1/users/{id}`)."""
@@ -464,6 +488,11 @@ def _parser() -> argparse.ArgumentParser:
     for command in (create, listing, revoke):
         _add_data_dir(command)
     keys.set_defaults(run=_keys)
+
+    cleanup = commands.add_parser("cleanup", help="one pass of the scheduled cleanup (sweep, final extraction, forget)")
+    cleanup.add_argument("--max-seconds", type=float, help="stop before this many seconds (the next run resumes)")
+    _add_data_dir(cleanup)
+    cleanup.set_defaults(run=_cleanup)
 
     users = commands.add_parser("users", help="export or delete everything of one user (data rights)")
     users_commands = users.add_subparsers(dest="users_command", required=True)

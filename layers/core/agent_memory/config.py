@@ -112,6 +112,15 @@ class Settings(BaseSettings):
     knowledge_updates: bool = True
     knowledge_update_distance: float = Field(default=0.5, ge=0, le=2)
 
+    # --- scheduled cleanup (services/cleanup.py: CleanupFunction, `agent-memory cleanup`) ----------
+    # How often it runs (the template's schedule); sessions expiring within twice this get their final
+    # extraction queued.
+    cleanup_interval_minutes: int = Field(default=15, ge=1, le=1440)
+    # Long-term forgetting per tenant (pinned records exempt); off while all three are unset.
+    forget_max_age_days: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    forget_max_inactive_days: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    forget_budget: int | None = Field(default=None, ge=0)
+
     # --- limits (413/422 beyond them) -------------------------------------------------------------
     max_request_bytes: int = Field(default=1_048_576, gt=0)
     max_messages_per_session: int = Field(default=2000, gt=0)

@@ -108,6 +108,34 @@ class WorkingMemoryStore(Protocol):
 
 
 @runtime_checkable
+class SessionSweeper(Protocol):
+    """What the CleanupFunction needs of a working-memory store beyond the port (services/cleanup.py).
+
+    Expiry is the store's own clock (the Redis server's, as its keys expire by it), never the caller's.
+    """
+
+    def tenants(self) -> list[str]:
+        """Every tenant with a session or an index entry in the store, sorted."""
+
+    def sweep_expired(self, tenant: str) -> int:
+        """Remove the tenant's expired sessions from every index (and any of their rows left); returns how
+        many sessions were swept. Idempotent: a second call finds nothing."""
+
+    def expiring_sessions(
+        self, tenant: str, within_seconds: float, *, limit: int = 1000
+    ) -> list[tuple[SessionKey, int]]:
+        """Live sessions of the tenant that expire within `within_seconds`, soonest first, each with its
+        expiry (epoch ms); persistent sessions never."""
+
+
+@runtime_checkable
+class TenantDirectory(Protocol):
+    """A store that can name its tenants (the long-term stores, for forgetting policies)."""
+
+    def tenants(self) -> list[str]: ...
+
+
+@runtime_checkable
 class LongTermStore(Protocol):
     """Long-term memory records with their embedding vectors, partitioned by tenant."""
 
@@ -334,7 +362,9 @@ __all__ = [
     "LongTermStore",
     "MemoryMessage",
     "RateLimiter",
+    "SessionSweeper",
     "TaskLeases",
     "TaskQueue",
+    "TenantDirectory",
     "WorkingMemoryStore",
 ]

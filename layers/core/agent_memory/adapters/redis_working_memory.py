@@ -19,7 +19,8 @@ session is written, as with any offset paging.
 
 Cluster mode: a session's keys and its tenant's indexes share the tenant's hash tag (one slot), so
 every script stays within one slot and the index is exact in cluster mode too. The client is a
-standalone one or a `redis.cluster.RedisCluster` (`_redis.redis_client`, REDIS_CLUSTER).
+standalone one or a `redis.cluster.RedisCluster` (`_redis.redis_client`, REDIS_CLUSTER); `tenants`,
+the one read that is not within a tenant, SCANs every primary.
 
 Retries: `from_url` allows one retry after a connection error or timeout. A timed-out append may have
 run on the server, so each append carries an operation id that the script records for a few minutes;
@@ -243,6 +244,29 @@ return {total, redis.call('ZRANGE', KEYS[1], ARGV[1], stop)}
 """
 
 
+# KEYS: the tenant's `all` index, then its other indexes. Drops the entries of expired sessions (scored
+# before the server's now) from each; returns {sessions swept (from `all`), entries removed in all}.
+_SWEEP = """#!lua
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local swept = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+local entries = swept
+for i = 2, #KEYS do entries = entries + redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. now) end
+return {swept, entries}
+"""
+
+# KEYS: the tenant's `all` index. ARGV: window (ms), limit. Members expiring from now to now + window,
+# soonest first, with their expiry (WITHSCORES: member, score, ...).
+_EXPIRING = """#!lua flags=no-writes
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], now, now + tonumber(ARGV[1]), 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+"""
+
+# Index keys handed to one sweep script (all in the tenant's slot).
+_SWEEP_BATCH = 500
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -265,6 +289,8 @@ class RedisWorkingMemoryStore:
         self._page = client.register_script(_PAGE)
         self._get = client.register_script(_GET)
         self._mark = client.register_script(_MARK)
+        self._sweep = client.register_script(_SWEEP)
+        self._expiring = client.register_script(_EXPIRING)
         self._prime = client.register_script(_PRIME)
 
     @classmethod
@@ -418,6 +444,43 @@ class RedisWorkingMemoryStore:
         with self._errors("user_sessions"):
             _, members = self._page(keys=[index], args=[offset, limit])
         return [keys.parse_session_member(_text(m)) for m in members]
+
+    # -- SessionSweeper (the CleanupFunction) -----------------------------------------------------
+
+    def tenants(self) -> list[str]:
+        """Tenants with an index key: one SCAN of the index keys (on a cluster, of every primary)."""
+        pattern = keys.index_pattern(self._prefix)
+        with self._errors("tenants"):
+            found = {keys.index_key_tenant(self._prefix, _text(k)) for k in self._client.scan_iter(pattern, count=1000)}
+        return sorted(t for t in found if t is not None)
+
+    def sweep_expired(self, tenant: str) -> int:
+        """Drop expired sessions from every index of the tenant without a read. Their keys are already
+        gone (they expire at the same millisecond as their index entries, by the same server clock)."""
+        everything = keys.list_index_key(self._prefix, tenant)
+        pattern = keys.tenant_index_pattern(self._prefix, tenant)
+        # On a cluster only the node that owns the tenant's slot holds its indexes: scan that one.
+        node = {"target_nodes": self._client.get_node_from_key(everything)} if self._is_cluster else {}
+        swept = 0
+        with self._errors("sweep_expired"):
+            others = sorted({_text(k) for k in self._client.scan_iter(pattern, count=1000, **node)} - {everything})
+            for start in range(0, max(len(others), 1), _SWEEP_BATCH):
+                done, _ = self._sweep(keys=[everything, *others[start : start + _SWEEP_BATCH]])
+                swept += int(done)
+        return swept
+
+    def expiring_sessions(
+        self, tenant: str, within_seconds: float, *, limit: int = 1000
+    ) -> list[tuple[SessionKey, int]]:
+        index = keys.list_index_key(self._prefix, tenant)
+        with self._errors("expiring_sessions"):
+            found = self._expiring(keys=[index], args=[int(within_seconds * 1000), limit])
+        pairs = zip(found[::2], found[1::2], strict=True)
+        return [(keys.parse_session_member(_text(m)), int(float(score))) for m, score in pairs]
+
+    @property
+    def _is_cluster(self) -> bool:
+        return hasattr(self._client, "get_node_from_key")
 
     def ping(self) -> None:
         with self._errors("ping"):

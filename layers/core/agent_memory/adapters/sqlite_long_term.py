@@ -386,6 +386,11 @@ class SqliteLongTermStore:
             )
         prune_log(conn)
 
+    def tenants(self) -> list[str]:
+        """Every tenant with a record (`TenantDirectory`: the CleanupFunction's forgetting policies)."""
+        with self._transaction(write=False) as conn:
+            return sorted(row[0] for row in conn.execute("SELECT DISTINCT tenant FROM records"))
+
     def get(self, tenant: str, ids: Sequence[str]) -> list[MemoryRecord]:
         wanted = list(dict.fromkeys(ids))
         found: dict[str, MemoryRecord] = {}

@@ -269,6 +269,34 @@ class SqliteWorkingMemoryStore:
             ).fetchall()
         return [keys.parse_session_member(row[0]) for row in rows]
 
+    # -- SessionSweeper (the CleanupFunction) -----------------------------------------------------
+
+    def tenants(self) -> list[str]:
+        with self._db.errors("tenants"):
+            rows = self._db.connection().execute("SELECT DISTINCT tenant FROM working_memory").fetchall()
+        return sorted(row[0] for row in rows)
+
+    def sweep_expired(self, tenant: str) -> int:
+        """Delete the tenant's expired rows now, without waiting for the next write's purge."""
+
+        def sweep(db: sqlite3.Connection) -> int:
+            cursor = db.execute("DELETE FROM working_memory WHERE tenant = ? AND expires_at < ?", (tenant, _now_ms()))
+            return cursor.rowcount
+
+        return self._db.write("sweep_expired", sweep)
+
+    def expiring_sessions(
+        self, tenant: str, within_seconds: float, *, limit: int = 1000
+    ) -> list[tuple[SessionKey, int]]:
+        now = _now_ms()
+        with self._db.errors("expiring_sessions"):
+            rows = self._db.connection().execute(
+                "SELECT member, expires_at FROM working_memory WHERE tenant = ? AND expires_at BETWEEN ? AND ?"
+                " ORDER BY expires_at, member LIMIT ?",
+                (tenant, now, now + int(within_seconds * 1000), limit),
+            ).fetchall()
+        return [(keys.parse_session_member(member), int(expires_at)) for member, expires_at in rows]
+
     def ping(self) -> None:
         with self._db.errors("ping"):
             self._db.connection().execute("SELECT 1").fetchone()

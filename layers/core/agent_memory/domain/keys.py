@@ -103,6 +103,28 @@ def session_id_index_key(prefix: str, tenant: str, session_id: str) -> str:
     return f"{_index_base(prefix, tenant)}:sid:{_enc(session_id)}"
 
 
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in text)
+
+
+def index_pattern(prefix: str) -> str:
+    """A SCAN pattern matching every index key of every tenant."""
+    return f"{_glob_escape(prefix)}:wmidx:*"
+
+
+def tenant_index_pattern(prefix: str, tenant: str) -> str:
+    """A SCAN pattern matching every index key of one tenant (encoded components hold no glob characters)."""
+    return f"{_glob_escape(prefix)}:wmidx:{{{_enc(tenant)}}}:*"
+
+
+def index_key_tenant(prefix: str, index_key: str) -> str | None:
+    """The tenant of an index key (``am:wmidx:{acme}:all`` → ``acme``), None for a key of another shape."""
+    head = f"{prefix}:wmidx:{{"
+    if not index_key.startswith(head) or "}" not in index_key[len(head) :]:
+        return None
+    return unquote(index_key[len(head) :].split("}", 1)[0])
+
+
 def index_keys(prefix: str, key: SessionKey) -> list[str]:
     """Every index a session belongs to: the list indexes its scope matches, then its session-id index."""
     keys = [list_index_key(prefix, key.tenant)]

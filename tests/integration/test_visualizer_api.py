@@ -185,4 +185,5 @@ def test_the_page_loads_nothing_from_another_origin_and_writes_no_html() -> None
     # Every API call is relative to the page (it works under a path prefix) and the key goes in a header.
     calls = re.findall(r'api\((`[^`]*`|"[^"]*")', code)
     assert calls and not [c for c in calls if c[1] == "/"]
-    assert 'headers["X-API-Key"] = state.key' in code and "sessionStorage.setItem" in code
+    assert 'headers["X-API-Key"] = state.key' in code and "headers.Authorization = `Bearer ${state.key}`" in code
+    assert "sessionStorage.setItem" in code

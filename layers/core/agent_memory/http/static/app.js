@@ -3,8 +3,8 @@
 // Rules this file keeps:
 // - Every piece of data reaches the page through textContent or element properties, never innerHTML
 //   (a message can hold any text, `<img src=x onerror=...>` included).
-// - The API key lives in sessionStorage (this tab only, gone when it closes) and in memory; it is sent as
-//   X-API-Key and never put in a URL or in localStorage.
+// - The API key (or a JWT) lives in sessionStorage (this tab only, gone when it closes) and in memory; it
+//   is sent in headers (X-API-Key and Authorization) and never put in a URL or in localStorage.
 // - URLs are relative to the page (/ui), so the page also works under a path prefix.
 "use strict";
 
@@ -91,7 +91,12 @@
       if (text) url += "?" + text;
     }
     const headers = { Accept: "application/json" };
-    if (state.key) headers["X-API-Key"] = state.key;
+    if (state.key) {
+      // Authorization too: a JWT goes only there, and a deployed stack's caching gateway authorizer reads
+      // only that header. The API takes either for a key (Authorization wins when both are sent).
+      headers.Authorization = `Bearer ${state.key}`;
+      if (state.key.startsWith("am_")) headers["X-API-Key"] = state.key;
+    }
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const controller = new AbortController();
     const timeout = setTimeout(() => controller.abort(), TIMEOUT_MS);

@@ -60,9 +60,10 @@ def test_arshais_working_memory_agent_through_the_manager_against_a_live_server(
         env.update(AGENT_MEMORY_URL=base_url, AGENT_MEMORY_API_KEY=key,
                    AGENT_MEMORY_STOPPED_URL=f"http://127.0.0.1:{free_port()}")
         done = subprocess.run(
-            [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "tests"],
+            [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "--show-capture=no", "--tb=short",
+             "tests"],
             cwd=PACKAGE, env=env, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
-    output = done.stdout[-4000:] + done.stderr[-2000:]
+    output = done.stdout[:8000] + done.stderr[-2000:]
     assert done.returncode == 0, output
     assert "5 passed" in done.stdout and "skipped" not in done.stdout, output

@@ -24,6 +24,9 @@ from arshai.core.interfaces.imemorymanager import ConversationMemoryType, IMemor
 URL = os.environ.get("AGENT_MEMORY_URL")
 KEY = os.environ.get("AGENT_MEMORY_API_KEY")
 STOPPED = os.environ.get("AGENT_MEMORY_STOPPED_URL")
+# A generous timeout against the live server: its first long-term write loads the local embedding model, which
+# can take seconds on a busy machine, and a timed-out request would only degrade (these tests check results).
+LIVE: dict[str, Any] = {"api_key": KEY, "timeout_seconds": 60.0}
 pytestmark = pytest.mark.skipif(
     not (URL and KEY and STOPPED),
     reason="needs a live server: run through tests/integration/test_arshai_manager.py in the service's suite",
@@ -58,7 +61,7 @@ def run(agent: WorkingMemoryAgent, message: str, conversation_id: str) -> str:
 def test_the_agent_stores_and_retrieves_two_conversations_apart() -> None:
     # Given Arshai's WorkingMemoryAgent with our manager, and two conversations
     assert URL and KEY
-    manager = AgentMemoryManager(URL, api_key=KEY)
+    manager = AgentMemoryManager(URL, **LIVE)
     a, b = conversation(), conversation()
     llm = ScriptedLLM("User lives in Lisbon", "User likes jazz", "User lives in Lisbon and cycles to work")
     agent = WorkingMemoryAgent(llm, memory_manager=manager)
@@ -78,14 +81,14 @@ def test_the_agent_stores_and_retrieves_two_conversations_apart() -> None:
     assert isinstance(memory_a, IWorkingMemory)
     assert (memory_a.working_memory, memory_b.working_memory) == ("User lives in Lisbon and cycles to work",
                                                                     "User likes jazz")
-    session = httpx.get(f"{URL}/v1/working-memory/{a}", headers={"authorization": f"Bearer {KEY}"}, timeout=5)
+    session = httpx.get(f"{URL}/v1/working-memory/{a}", headers={"authorization": f"Bearer {KEY}"}, timeout=30)
     assert session.status_code == 200 and session.json()["context"] == "User lives in Lisbon and cycles to work"
     assert session.json()["data"]["arshai_metadata"] == {"conversation_id": a}
 
 
 def test_long_term_memory_is_stored_searched_by_query_updated_and_deleted() -> None:
     assert URL and KEY
-    manager = AgentMemoryManager(URL, api_key=KEY, namespace=f"ns-{uuid.uuid4().hex[:6]}")
+    manager = AgentMemoryManager(URL, namespace=f"ns-{uuid.uuid4().hex[:6]}", **LIVE)
     c = conversation()
 
     def long_term(**fields: Any) -> IMemoryInput:
@@ -114,7 +117,7 @@ def test_long_term_memory_is_stored_searched_by_query_updated_and_deleted() -> N
 def test_the_sync_manager_serves_the_published_protocol() -> None:
     assert URL and KEY
     c = conversation()
-    with SyncAgentMemoryManager(URL, api_key=KEY, ttl_seconds=600) as manager:
+    with SyncAgentMemoryManager(URL, ttl_seconds=600, **LIVE) as manager:
         assert manager.retrieve(IMemoryInput(conversation_id=c)) == []
         assert manager.store(IMemoryInput(conversation_id=c, data=[IWorkingMemory(working_memory="first")])) == c
         manager.update(IMemoryInput(conversation_id=c, data=[IWorkingMemory(working_memory="second")]))
@@ -146,7 +149,7 @@ def test_a_stopped_server_degrades_to_warnings_and_empty_results(caplog: pytest.
 def test_a_missing_conversation_id_or_a_refused_key_degrades(caplog: pytest.LogCaptureFixture) -> None:
     assert URL
     with caplog.at_level(logging.WARNING, logger="agent_memory_arshai"):
-        manager = AgentMemoryManager(URL, api_key="am_0000000000000000_wrong")
+        manager = AgentMemoryManager(URL, api_key="am_0000000000000000_wrong", timeout_seconds=60)
         assert asyncio.run(manager.retrieve({})) == []
         assert asyncio.run(manager.store({"working_memory": "x"})) == ""
         assert asyncio.run(manager.retrieve({"conversation_id": "c1"})) == []  # 401

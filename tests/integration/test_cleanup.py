@@ -27,6 +27,7 @@ from agent_memory.adapters.sqlite_long_term import SqliteLongTermStore
 from agent_memory.adapters.sqlite_task_queue import SqliteTaskQueue
 from agent_memory.adapters.sqlite_working_memory import SqliteWorkingMemoryStore
 from agent_memory.domain import keys
+from agent_memory.domain.errors import DependencyUnavailableError
 from agent_memory.domain.models import MemoryMessage, MemoryRecord, SessionKey, WorkingMemory, format_datetime
 from agent_memory.domain.tasks import AnyTask, ExtractionTask, decode_task
 from agent_memory.services.cleanup import CURSOR_TENANT, CleanupService
@@ -34,6 +35,7 @@ from agent_memory.services.extraction import ExtractionScheduler
 from agent_memory.services.long_term import LongTermService
 from agent_memory.services.maintenance import ForgetPolicy
 from agent_memory.services.task_records import TaskRecords
+from tests.fixtures.redis_process import free_port
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 INTERVAL = 900  # seconds: sessions expiring within 2 x 15 min get their final extraction
@@ -355,4 +357,22 @@ def test_redis_sweep_failure_of_one_tenant_does_not_stop_the_others(redis_url: s
     assert report.failed_tenants == ["acme"] and report.sessions_swept == 1  # globex's
     assert stores.working.list_sessions("globex").total == 0
     raw.close()
+    client.close()
+
+
+@pytest.mark.parametrize("call", ["tenants", "sweep_expired", "expiring_sessions", "run"])
+def test_redis_down_is_a_dependency_failure_naming_redis(tmp_path: Path, call: str) -> None:
+    # Given stores on a port nothing listens on
+    client = redis_client(f"redis://127.0.0.1:{free_port()}", timeout_seconds=0.2, cluster=False)
+    working = RedisWorkingMemoryStore(client)
+    calls = {
+        "tenants": working.tenants,
+        "sweep_expired": lambda: working.sweep_expired("acme"),
+        "expiring_sessions": lambda: working.expiring_sessions("acme", 60),
+        # the whole run: its cursor and tenants cannot be read, so it fails (the function's Errors alarm)
+        "run": lambda: CleanupService(working, RedisDocumentStore(client), interval_seconds=INTERVAL).run(),
+    }
+    with pytest.raises(DependencyUnavailableError) as raised:
+        calls[call]()
+    assert raised.value.dependency == "redis"
     client.close()

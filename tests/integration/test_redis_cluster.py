@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 import redis
+from moto import mock_aws
 from redis.cluster import RedisCluster
 
 from agent_memory.adapters._redis import redis_client
@@ -25,7 +28,7 @@ from agent_memory.domain.models import MemoryMessage, SessionKey, WorkingMemory
 from agent_memory.domain.rate_limit import RateLimit
 from agent_memory.ports import DocumentStore
 from tests.fixtures.app import make_container
-from tests.fixtures.redis_cluster import RedisClusterNodes
+from tests.fixtures.redis_cluster import RedisClusterNodes, running_redis_cluster
 from tests.fixtures.redis_process import free_port
 
 pytestmark = pytest.mark.redis
@@ -198,3 +201,41 @@ def test_delete_of_many_documents_at_once(documents: DocumentStore) -> None:
 
     assert documents.delete("t1", "task", ids) == len(ids)
     assert documents.list_documents("t1", "task") == []
+
+
+# --- AUTH from a secret on a cluster ----------------------------------------------------------------
+
+
+@pytest.fixture
+def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name="us-east-1")
+
+
+def test_a_cluster_with_auth_takes_the_token_from_the_secret_and_a_rotated_one_after_wrongpass(
+    secrets: Any, tmp_path: Path
+) -> None:
+    # Given a cluster whose nodes require token-1 (as ElastiCache Serverless requires its user's password)
+    secrets.create_secret(Name="redis-token", SecretString="token-1")
+    with running_redis_cluster(tmp_path / "cluster", password="token-1") as cluster:
+        container = make_container(tmp_path, redis_url=cluster.url, redis_auth_token_secret="redis-token")
+        store = container.working_memory_store
+        tenants = [f"tenant-{i}" for i in range(6)]  # on every node
+        for tenant in tenants:
+            store.put(SessionKey(tenant=tenant, session_id="s1"), WorkingMemory(session_id="s1"))
+        assert isinstance(container.built("_redis_client"), RedisCluster)
+
+        # When the token is rotated on every node and in the secret, and every connection is dropped
+        secrets.put_secret_value(SecretId="redis-token", SecretString="token-2")
+        for node in cluster.node_clients():
+            node.config_set("requirepass", "token-2")
+            node.config_set("masterauth", "token-2")
+            node.client_kill_filter(_type="normal", skipme=True)
+            node.close()
+
+        # Then every tenant's session is read on every node: WRONGPASS, one refetch, token-2
+        assert all(store.get(SessionKey(tenant=t, session_id="s1")) is not None for t in tenants)
+        container.close()

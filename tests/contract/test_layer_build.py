@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from bench.layer_cold_start import _CHILD, python312
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -87,7 +89,8 @@ def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
     module = load_module(HANDLER_FILE)
     settings = make_settings(tmp_path, auth_mode="api_key", rate_limit_per_second=0)
     container = Container(settings, embedder=FakeEmbedder(dimensions=64))
-    monkeypatch.setattr(module, "_asgi", Mangum(create_app(container, inline_blocking_calls=True), lifespan="off"))
+    app = create_app(container, inline_blocking_calls=True, routers_on_demand=True)  # as api_handler builds it
+    monkeypatch.setattr(module, "_asgi", Mangum(app, lifespan="off"))
     try:
         yield module, container
     finally:
@@ -148,3 +151,24 @@ async def test_a_read_only_key_reads_but_every_write_tool_is_refused(deployment:
         assert (await call(client, "search_long_term_memory", text="tea"))["total"] == 0
         text = await error_of(client, "create_long_term_memories", memories=[{"text": "User likes tea"}])
         assert "permission denied (403): This credential lacks the memory:write scope" in text
+
+
+def test_building_the_app_and_serving_rest_never_imports_the_mcp_sdk(tmp_path: Path) -> None:
+    # A fresh interpreter: this test process has imported the SDK already.
+    code = (
+        "import sys\n"
+        "from fastapi.testclient import TestClient\n"
+        "from agent_memory.bootstrap import Container\n"
+        "from agent_memory.config import Settings\n"
+        "from agent_memory.http.app import create_app\n"
+        f"settings = Settings(_env_file=None, AGENT_MEMORY_DATA_DIR={str(tmp_path)!r}, embedding_provider='fake')\n"
+        "with TestClient(create_app(Container(settings))) as api:\n"
+        "    assert api.post('/v1/long-term-memory/search', json={'text': 'x'}).status_code == 200\n"
+        "    print(sorted(m for m in sys.modules if m == 'mcp' or m.startswith('mcp.')))\n"
+        "    api.post('/mcp', json={'jsonrpc': '2.0', 'id': 1, 'method': 'tools/list'},\n"
+        "             headers={'accept': 'application/json', 'mcp-protocol-version': '2025-11-25'})\n"
+        "    print('mcp' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[]", "True"]  # loaded by the first MCP request, not before

@@ -12,8 +12,6 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from agent_memory.bootstrap import Container
-from agent_memory.domain.models import MemoryMessage, SessionKey
 from agent_memory.http.app import create_app
 from tests.fixtures.app import LiveServer, make_container
 from tests.fixtures.redis_process import free_port
@@ -122,34 +120,8 @@ def test_fifty_concurrent_appends_over_http_keep_fifty(live_server: LiveServer) 
 # -- the item limit ---------------------------------------------------------------------------------------
 
 
-def test_the_limit_drops_only_extracted_messages_and_stops_at_the_first_that_is_not(container: Container) -> None:
-    # Given a session of this API with a limit of 3 and five stored messages, the oldest two extracted
-    store = container.working_memory_store
-    key = SessionKey(tenant="t1", session_id="s1")
-    store.append_messages(key, [], ttl_seconds=600, message_limit=3)
-    messages = [MemoryMessage(id=f"m{i}", role="user", content=f"c{i}") for i in range(5)]
-    store.append_messages(key, messages)
-    assert store.mark_extracted(key, messages[:2]) == 2
-    # When one more message is appended (six stored, limit three)
-    after = store.append_messages(key, [MemoryMessage(id="m5", role="user", content="c5")])
-    # Then only the two extracted ones were dropped: m2 is not extracted, so it stops the trim
-    assert [m.id for m in after.messages] == ["m2", "m3", "m4", "m5"]
-    assert store.get(key).messages == after.messages  # type: ignore[union-attr]
-    # And once everything is extracted, the next append trims down to the limit
-    store.mark_extracted(key, after.messages)
-    trimmed = store.append_messages(key, [MemoryMessage(id="m6", role="user", content="c6")])
-    assert [m.id for m in trimmed.messages] == ["m4", "m5", "m6"]
-    assert trimmed.message_limit == 3
-
-
-def test_a_session_without_a_limit_is_never_trimmed_by_an_append(container: Container) -> None:
-    store = container.working_memory_store
-    key = SessionKey(tenant="t1", session_id="s1")
-    messages = [MemoryMessage(id=f"m{i}", role="user", content=f"c{i}") for i in range(4)]
-    store.append_messages(key, messages)
-    store.mark_extracted(key, messages)
-    after = store.append_messages(key, [MemoryMessage(id="m4", role="user", content="c4")])
-    assert len(after.messages) == 5 and after.message_limit is None
+# The store's rule (only extracted messages are dropped) on every store: test_session_store.py; with real
+# extraction: test_session_api_extraction.py.
 
 
 def test_more_than_max_messages_per_session_is_413_naming_it(tmp_path: Path) -> None:

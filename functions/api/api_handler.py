@@ -3,10 +3,17 @@
 Wiring only. Importing this module costs Powertools and nothing else: FastAPI, the app and the
 Container (and through it redis/opensearch/boto3 clients) are built on the first invocation and kept
 for the life of the execution environment, so a cold start pays only for what a request needs.
+
+Under SnapStart or provisioned concurrency INIT is not on any request's path (it runs before the
+snapshot, or before traffic), so there the module does the first requests' work at import instead:
+the app with every router, the token counter, the Redis adapter's modules. Nothing in it opens a
+connection, reads a secret or draws randomness (every client, secret and key set is fetched on first
+use), so a snapshot restored into many environments shares no connection, credential or random state.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools import Logger, Metrics
@@ -23,7 +30,11 @@ metrics = Metrics(namespace="AgentMemory", service="agent-memory")
 _asgi: Mangum | None = None
 
 
-def asgi_adapter() -> Mangum:
+# AWS_LAMBDA_INITIALIZATION_TYPE: on-demand (a request waits for INIT), snap-start, provisioned-concurrency.
+INIT_AHEAD_OF_REQUESTS = ("snap-start", "provisioned-concurrency")
+
+
+def asgi_adapter(*, routers_on_demand: bool = True) -> Mangum:
     """The Mangum adapter around the app; built once per execution environment, on first use."""
     global _asgi
     if _asgi is None:
@@ -33,8 +44,22 @@ def asgi_adapter() -> Mangum:
 
         # lifespan="off": the app has no startup work; the Container builds its clients lazily, and
         # each router is included on the first request under its paths (http/on_demand.py).
-        _asgi = Mangum(create_app(inline_blocking_calls=True, routers_on_demand=True), lifespan="off")
+        app = create_app(inline_blocking_calls=True, routers_on_demand=routers_on_demand)
+        _asgi = Mangum(app, lifespan="off")
     return _asgi
+
+
+def prepare_ahead_of_requests() -> None:
+    """The first requests' one-off work, for an INIT that no request waits for (see the module doc)."""
+    asgi_adapter(routers_on_demand=False)
+    import agent_memory.adapters.redis_working_memory  # noqa: F401  (redis-py and hiredis; connects on use)
+    from agent_memory.services.tokens import count_text
+
+    count_text("warm")  # loads the cl100k tables (~0.2 s), which a GET with model_name needs
+
+
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") in INIT_AHEAD_OF_REQUESTS:
+    prepare_ahead_of_requests()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

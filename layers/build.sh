@@ -53,9 +53,13 @@ tar -C "$here/core" --exclude='__pycache__' --exclude='*.pyc' -cf - agent_memory
 
 # What no import reaches on Lambda.
 rm -rf "$target/bin"                                     # console scripts (dotenv, httpx, openai, ...)
-for pkg in boto3 botocore s3transfer; do                 # the runtime's own copies are used
-  rm -rf "$target/$pkg" "$target"/"$pkg"-*.dist-info
-done
+# The runtime's own boto3/botocore/s3transfer are used (python3.12 ships them, newer than our floor), unless
+# requirements.txt asks for boto3 by name: then the layer's copy (a pinned version) is kept.
+if ! grep -qiE '^[[:space:]]*boto3([^a-z0-9_.-]|$)' "$here/core/requirements.txt"; then
+  for pkg in boto3 botocore s3transfer; do
+    rm -rf "${target:?}/$pkg" "$target"/"$pkg"-*.dist-info
+  done
+fi
 # cffi and pycparser come with cryptography, whose OpenSSL bindings are Rust (pyo3) since 42: nothing
 # imports them at run time (cffi compiles C declarations at build time, pycparser parses them for it).
 rm -rf "$target"/cffi "$target"/cffi-*.dist-info "$target"/_cffi_backend.*.so "$target"/pycparser "$target"/pycparser-*.dist-info

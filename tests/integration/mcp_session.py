@@ -4,13 +4,16 @@ with the answers a user of Agent Memory Server's MCP server expects, through the
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from mcp import Client
 
 from agent_memory.mcp.tools import TOOL_NAMES
 
+README = Path(__file__).resolve().parents[2] / "README.md"
 NS = "travel"
 USER = "u1"
 SESSION = "trip-planning"
@@ -124,4 +127,11 @@ async def drive_every_tool(client: Client) -> dict[str, Any]:
     return {"kept": ["pref-seat"], "session": SESSION}
 
 
-__all__ = ["NS", "SESSION", "USER", "call", "drive_every_tool", "error_of"]
+def readme_mcp_configs() -> list[dict[str, Any]]:
+    """The MCP client configs README shows (`mcpServers.memory`), in order: stdio, then HTTP."""
+    section = README.read_text().split("## MCP server", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```json\n(.*?)```", section, re.S)
+    return [json.loads(block)["mcpServers"]["memory"] for block in blocks]
+
+
+__all__ = ["NS", "SESSION", "USER", "call", "drive_every_tool", "error_of", "readme_mcp_configs"]

@@ -24,7 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.fixtures.redis_process import free_port
 from tests.fixtures.serve_process import AGENT_MEMORY, ServeDidNotStart, wait_until_healthy
-from tests.integration.mcp_session import call, drive_every_tool, error_of
+from tests.integration.mcp_session import call, drive_every_tool, error_of, readme_mcp_configs
 
 TOOLS_LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
 JSON_RPC = {"Accept": "application/json, text/event-stream", "mcp-protocol-version": "2025-11-25"}
@@ -154,3 +154,21 @@ async def test_defaults_from_settings_fill_namespace_and_user(env: dict[str, str
             assert [m["text"] for m in found["memories"]] == ["User likes tea"]
             elsewhere = await call(client, "search_long_term_memory", text="", namespace={"eq": "elsewhere"})
             assert [m["text"] for m in elsewhere["memories"]] == ["User likes coffee"]
+
+
+async def test_readmes_http_config_reaches_the_tools_with_its_header(env: dict[str, str]) -> None:
+    # Given README's HTTP config, pointed at a live server and holding a real key
+    config = readme_mcp_configs()[1]
+    assert config["type"] == "http" and config["url"].endswith("/mcp")
+    assert config["headers"] == {"Authorization": "Bearer am_..."}
+    key = create_key(env, "acme")
+    with serving(env) as base:
+        headers = {name: value.replace("am_...", key) for name, value in config["headers"].items()}
+        url = base + "/" + config["url"].rsplit("/", 1)[1]
+        # When a client connects as the config says, Then it lists the tools and calls one
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0)) as http,
+            Client(streamable_http_client(url, http_client=http), read_timeout_seconds=30) as client,
+        ):
+            assert len((await client.list_tools()).tools) == 10
+            assert (await call(client, "search_long_term_memory", text=""))["total"] == 0

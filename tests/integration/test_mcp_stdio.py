@@ -22,7 +22,7 @@ from agent_memory.bootstrap import Container
 from agent_memory.http.app import create_app
 from tests.fixtures.app import make_settings
 from tests.fixtures.serve_process import AGENT_MEMORY
-from tests.integration.mcp_session import call, drive_every_tool, error_of
+from tests.integration.mcp_session import call, drive_every_tool, error_of, readme_mcp_configs
 
 
 def environment(data_dir: Path, redis_url: str | None, **extra: str) -> dict[str, str]:
@@ -97,3 +97,17 @@ async def test_a_dependency_down_is_a_tool_error_naming_it_and_the_server_keeps_
         assert "unavailable (503): redis unavailable" in text and "(dependency: redis; retry later)" in text
         # And the process still serves the tools that need no Redis
         assert (await call(client, "get_current_datetime"))["iso_utc"].endswith("Z")
+
+
+async def test_readmes_stdio_config_starts_a_working_server(tmp_path: Path) -> None:
+    # Given README's desktop-client config, with the installed command and a data dir of this test
+    config = readme_mcp_configs()[0]
+    assert config["command"] == "agent-memory" and config["args"][:2] == ["mcp", "--tenant"]
+    args = [tmp_path.as_posix() if arg.startswith("/home/") else arg for arg in config["args"]]
+    env = {**environment(tmp_path / "unused", None), **config["env"]}
+    # When a client starts it as the config says, Then the tools work with the config's defaults
+    async with Client(StdioServerParameters(command=str(AGENT_MEMORY), args=args, env=env),
+                      read_timeout_seconds=60) as client:  # fmt: skip
+        created = await call(client, "create_long_term_memories", memories=[{"text": "User likes tea"}])
+        record = await call(client, "get_long_term_memory", memory_id=created["stored_ids"][0])
+    assert (record["namespace"], record["user_id"]) == (config["env"]["DEFAULT_MCP_NAMESPACE"], "me")

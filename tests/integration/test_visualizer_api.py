@@ -116,7 +116,7 @@ def test_a_bad_task_list_query_is_a_422_naming_the_parameter(
 
 @pytest.fixture
 def keyed(tmp_path: Path) -> Iterator[tuple[TestClient, ApiKeyService]]:
-    container = make_container(tmp_path, auth_mode="api_key", default_context_window=32000)
+    container = make_container(tmp_path, auth_mode="api_key", default_context_window=32000, visualizer_poll_seconds=7)
     with TestClient(create_app(container)) as client:
         yield client, ApiKeyService(container.api_key_store)
     container.close()
@@ -143,6 +143,7 @@ def test_the_page_and_its_files_are_open_with_auth_on_and_carry_a_strict_csp(
     assert directives["frame-ancestors"] == "'none'" and "unsafe" not in CONTENT_SECURITY_POLICY
     # The server's default context window is what the page measures token usage against.
     assert '<meta name="agent-memory-default-context-window" content="32000">' in page.text
+    assert '<meta name="agent-memory-poll-seconds" content="7">' in page.text  # VISUALIZER_POLL_SECONDS
     assert "{{" not in page.text
     assert client.get("/").json()["ui"] == "/ui"
 
@@ -187,3 +188,16 @@ def test_the_page_loads_nothing_from_another_origin_and_writes_no_html() -> None
     assert calls and not [c for c in calls if c[1] == "/"]
     assert 'headers["X-API-Key"] = state.key' in code and "headers.Authorization = `Bearer ${state.key}`" in code
     assert "sessionStorage.setItem" in code
+
+
+def test_the_lambda_handlers_app_serves_the_page_too(tmp_path: Path) -> None:
+    # ApiFunction's app includes each router on the first request under its paths (http/on_demand.py).
+    container = make_container(tmp_path, auth_mode="api_key")
+    app = create_app(container, inline_blocking_calls=True, routers_on_demand=True)
+    with TestClient(app) as client:
+        for path in ("/ui/app.js", "/ui"):
+            response = client.get(path)
+            assert response.status_code == 200, path
+            assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert client.get("/v1/tasks").status_code == 401
+    container.close()

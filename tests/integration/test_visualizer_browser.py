@@ -26,7 +26,9 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from agent_memory.domain.models import MemoryMessage
+from agent_memory.services.auth import ApiKeyService
 from agent_memory.services.tokens import total_tokens
+from tests.fixtures.app import make_container
 from tests.fixtures.chromium import ARTIFACTS
 from tests.fixtures.openai_stub import OpenAIStub
 from tests.fixtures.redis_process import free_port
@@ -120,7 +122,8 @@ def open_server(tmp_path_factory: pytest.TempPathFactory, _openai_stub_server: O
     stub = _openai_stub_server
     stub.reset()
     stub.default_chat_content = QUIET_EXTRACTION
-    env = _environment(OPENAI_API_KEY="test", OPENAI_BASE_URL=stub.base_url, EXTRACTION_DEBOUNCE_SECONDS="0")
+    env = _environment(OPENAI_API_KEY="test", OPENAI_BASE_URL=stub.base_url, EXTRACTION_DEBOUNCE_SECONDS="0",
+                       VISUALIZER_POLL_SECONDS="1")  # the refresh test waits for polls (the keyed server: 5 s)
     with serving(tmp_path_factory.mktemp("visualizer-open"), env) as base:
         server = Server(base)
         server.put("trip-planning", TRIP)
@@ -133,11 +136,15 @@ def open_server(tmp_path_factory: pytest.TempPathFactory, _openai_stub_server: O
     stub.reset()
 
 
-def _create_key(data_dir: Path, tenant: str) -> str:
-    done = subprocess.run([str(AGENT_MEMORY), "keys", "create", "--tenant", tenant, "--data-dir", str(data_dir)],
-                          env=_environment(), capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.splitlines()[-1]
+def _create_keys(data_root: Path, *tenants: str) -> list[str]:
+    """Keys made in-process in the server's data dir (`agent-memory keys create` is tested in
+    test_auth_serve.py; a CLI process per key would cost seconds here)."""
+    container = make_container(data_root, auth_mode="api_key")
+    try:
+        keys = ApiKeyService(container.api_key_store)
+        return [keys.create(tenant)[1] for tenant in tenants]
+    finally:
+        container.close()
 
 
 @dataclass
@@ -149,9 +156,9 @@ class KeyedServer(Server):
 @pytest.fixture(scope="module")
 def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyedServer]:
     """AUTH_MODE=api_key with two tenants, each with a session the other must never see."""
-    data_dir = tmp_path_factory.mktemp("visualizer-keyed")
-    acme, beta = _create_key(data_dir, "acme"), _create_key(data_dir, "beta")
-    with serving(data_dir, _environment(AUTH_MODE="api_key")) as base:
+    data_root = tmp_path_factory.mktemp("visualizer-keyed")
+    acme, beta = _create_keys(data_root, "acme", "beta")
+    with serving(data_root / "data", _environment(AUTH_MODE="api_key")) as base:
         server = KeyedServer(base, {"X-API-Key": acme}, acme_key=acme, beta_key=beta)
         server.put("acme-session", {"messages": [{"id": "a1", "role": "user", "content": "acme asks"}]})
         server.put("beta-session", {"messages": [{"id": "b1", "role": "user", "content": "beta secret"}]},
@@ -345,7 +352,7 @@ def test_the_page_refreshes_while_open(browser: WebDriver, open_server: Server) 
     open_server.put("live-session", {"messages": [*live["messages"], {"id": "l2", "role": "assistant",
                                                                        "content": "Yes, right here"}]})
     open_server.put("new-session", {"messages": [{"id": "n1", "role": "user", "content": "hello"}]})
-    # The poll runs every 5 s: wait for what it brings, not for a time.
+    # The poll runs every second here: wait for what it brings, not for a time.
     wait(browser, lambda d: "Yes, right here" in texts(d, "#session-messages summary .content"), timeout=20,
          what="the appended message")
     wait(browser, lambda d: session_row(d, "new-session"), timeout=20, what="the new session listed")

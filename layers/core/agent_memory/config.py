@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     message_context_window: int = Field(default=2, ge=0, le=10)
     # Hybrid search lifts results dated in a period the query names ("in July 2023").
     hybrid_time_match: bool = True
+    # How often the Visualizer (/ui) re-reads what it shows while its tab is visible (each read is 1-43 requests).
+    visualizer_poll_seconds: int = Field(default=5, ge=1, le=3600)
 
     # --- background extraction (services/extraction.py) -------------------------------------------
     # AMS's name: off = no task is enqueued after a working-memory write (also off without an LLM).

@@ -33,9 +33,10 @@ HEADERS = {
     "Cache-Control": "no-cache",
 }
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
-# index.html names the server's default context window here, so the page measures token usage against
-# the window the server summarizes at unless the user picks another.
+# index.html names the server's default context window (so the page measures token usage against the
+# window the server summarizes at unless the user picks another) and its poll interval; both integers.
 WINDOW_PLACEHOLDER = "{{DEFAULT_CONTEXT_WINDOW}}"
+POLL_PLACEHOLDER = "{{POLL_SECONDS}}"
 
 
 @cache
@@ -48,8 +49,12 @@ def _static(name: str) -> bytes:
 async def visualizer_page(request: Request) -> Response:
     """The Visualizer's page. Its scripts and API calls use relative URLs, so it also works under a path
     prefix (an API Gateway stage)."""
-    window = request.app.state.container.settings.default_context_window
-    page = _static("index.html").replace(WINDOW_PLACEHOLDER.encode(), str(int(window)).encode())
+    settings = request.app.state.container.settings
+    page = (
+        _static("index.html")
+        .replace(WINDOW_PLACEHOLDER.encode(), str(int(settings.default_context_window)).encode())
+        .replace(POLL_PLACEHOLDER.encode(), str(int(settings.visualizer_poll_seconds)).encode())
+    )
     return Response(page, media_type="text/html; charset=utf-8", headers=HEADERS)
 
 

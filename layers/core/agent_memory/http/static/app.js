@@ -9,12 +9,15 @@
 "use strict";
 
 (() => {
+  const $ = (id) => document.getElementById(id);
+  const metaContent = (name) => {
+    const meta = document.querySelector(`meta[name="${name}"]`);
+    return meta ? meta.content : null;
+  };
   const KEY_STORAGE = "agent-memory-api-key";
-  const POLL_MS = 5000;
+  const POLL_MS = 1000 * Math.max(1, Number(metaContent("agent-memory-poll-seconds")) || 5); // VISUALIZER_POLL_SECONDS
   const TIMEOUT_MS = 10000;
   const PAGE_SIZE = 20;
-
-  const $ = (id) => document.getElementById(id);
 
   const state = {
     key: null,
@@ -580,7 +583,7 @@
 
   function start() {
     loadKey();
-    const defaultWindow = Number(document.querySelector('meta[name="agent-memory-default-context-window"]').content);
+    const defaultWindow = Number(metaContent("agent-memory-default-context-window"));
     $("context-window").value = Number.isInteger(defaultWindow) && defaultWindow > 0 ? defaultWindow : 16000;
     $("context-window").addEventListener("change", () => refreshSelected().catch(explain));
 

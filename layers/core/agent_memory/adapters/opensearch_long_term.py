@@ -768,6 +768,24 @@ class OpenSearchLongTermStore:
                 return None
         return MemoryRecord.model_validate(doc["_source"]["record"])
 
+    def tenants(self) -> list[str]:
+        """Every tenant with a record (`TenantDirectory`: the CleanupFunction's forgetting policies): a
+        composite terms aggregation on `tenant` over the shared index or every tenant index, paged."""
+        target = self._index if self._tenancy == "shared" else f"{self._index}{TENANT_INFIX}*"
+        composite: dict[str, Any] = {"size": 1000, "sources": [{"tenant": {"terms": {"field": "tenant"}}}]}
+        found: list[str] = []
+        while True:
+            body = {"size": 0, "aggs": {"tenants": {"composite": composite}}}
+            with self._calling("tenants"):
+                response = self._client.search(
+                    index=target, body=body, params={"ignore_unavailable": "true", "allow_no_indices": "true"}
+                )
+            aggregation = response.get("aggregations", {}).get("tenants", {})
+            found += [bucket["key"]["tenant"] for bucket in aggregation.get("buckets", [])]
+            if not aggregation.get("buckets") or "after_key" not in aggregation:
+                return sorted(found)
+            composite = {**composite, "after": aggregation["after_key"]}
+
     def get(self, tenant: str, ids: Sequence[str]) -> list[MemoryRecord]:
         newest = _newest_per_id(self._hits_by_ids(tenant, ids))
         return [MemoryRecord.model_validate(newest[i]["_source"]["record"]) for i in dict.fromkeys(ids) if i in newest]

@@ -41,9 +41,9 @@ def test_it_stops_well_before_its_timeout_and_an_alarm_watches_the_rest(template
     spec = function_spec(template, "CleanupFunction")
     assert (spec.handler_file, spec.attribute) == ("functions/cleanup/cleanup_handler.py", "handler")
     assert spec.timeout_seconds * 1000 > 10 * DEFAULT_MARGIN_MS
+    its_dimensions = [{"Name": "FunctionName", "Value": {"Ref": "CleanupFunction"}}]
     alarms = {name: r["Properties"] for name, r in template["Resources"].items()
-              if r["Type"] == "AWS::CloudWatch::Alarm"
-              and r["Properties"]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "CleanupFunction"}}]}  # fmt: skip
+              if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Dimensions"] == its_dimensions}  # fmt: skip
     assert {a["MetricName"] for a in alarms.values()} == {"Errors", "Duration"}
     [duration] = [a for a in alarms.values() if a["MetricName"] == "Duration"]
     assert duration["Threshold"] == 0.9 * spec.timeout_seconds * 1000

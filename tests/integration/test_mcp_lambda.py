@@ -172,3 +172,37 @@ def test_building_the_app_and_serving_rest_never_imports_the_mcp_sdk(tmp_path: P
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["[]", "True"]  # loaded by the first MCP request, not before
+
+
+def test_the_rest_apis_limits_hold_for_mcp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given ApiFunction with a burst of 2 requests per key (refilling at one every ~17 minutes) and at most
+    # 2 memories per create
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    module = load_module(HANDLER_FILE)
+    settings = make_settings(tmp_path, auth_mode="api_key", rate_limit_per_second=0.001, rate_limit_burst=2,
+                             max_memories_per_request=2)  # fmt: skip
+    container = Container(settings, embedder=FakeEmbedder(dimensions=64))
+    app = create_app(container, inline_blocking_calls=True, routers_on_demand=True)
+    monkeypatch.setattr(module, "_asgi", Mangum(app, lifespan="off"))
+    key = key_for(container, "acme", SCOPE_READ, SCOPE_WRITE)
+    create = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "create_long_term_memories", "arguments": {"memories": [{"text": f"fact {i}"} for i in range(3)]}}}
+    headers = {"content-type": "application/json", "accept": "application/json, text/event-stream",
+               "mcp-protocol-version": "2025-11-25", "authorization": f"Bearer {key}"}  # fmt: skip
+    try:
+        # When a create over the count limit is sent, Then it is a tool error naming the limit's setting
+        over = module.handler(http_api_event("POST", "/mcp", headers, json.dumps(create).encode()),
+                              FakeLambdaContext())  # fmt: skip
+        result = json.loads(over["body"])["result"]
+        assert over["statusCode"] == 200 and result["isError"] is True
+        assert "too large (413)" in result["content"][0]["text"]
+        assert "MAX_MEMORIES_PER_REQUEST" in result["content"][0]["text"]
+        # And the key's second request still passes, its third is the REST API's 429 with Retry-After
+        listing = json.dumps({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}).encode()
+        second = module.handler(http_api_event("POST", "/mcp", headers, listing), FakeLambdaContext())
+        assert second["statusCode"] == 200
+        limited = module.handler(http_api_event("POST", "/mcp", headers, listing), FakeLambdaContext())
+        assert limited["statusCode"] == 429 and int(limited["headers"]["retry-after"]) >= 1
+        assert json.loads(limited["body"])["detail"].startswith("rate limit exceeded")
+    finally:
+        container.close()

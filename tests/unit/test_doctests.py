@@ -9,6 +9,7 @@ import pytest
 from agent_memory.adapters import openai_client, opensearch_long_term
 from agent_memory.domain import keywords, tasks, temporal, validation
 from agent_memory.http import json_body
+from agent_memory.mcp import tools as mcp_tools
 from agent_memory.services import extraction_strategies, ranking
 
 
@@ -24,6 +25,7 @@ from agent_memory.services import extraction_strategies, ranking
         extraction_strategies,
         openai_client,
         opensearch_long_term,
+        mcp_tools,
     ],
 )
 def test_docstring_examples(module: object) -> None:

@@ -65,6 +65,7 @@ class Request:
     path: str
     params: Sequence[tuple[str, str]] = ()
     json: Any = None
+    headers: Sequence[tuple[str, str]] = ()  # sent with the tenant's own (MCP's Accept and version)
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,9 @@ def records_of(tenant: str) -> list[dict[str, Any]]:
     ] + ([_record(tenant, own(tenant, "plain"), PLAIN_A_TEXT)] if tenant == TENANT_A else [])
 
 
-def seed(world: World, tenant: str, *, stub: Any) -> None:
-    """Seed `tenant` in `world` through its own API calls, then drain the queue."""
+def seed(world: World, tenant: str, *, stub: Any, views: bool = True) -> None:
+    """Seed `tenant` in `world` through its own API calls, then drain the queue. `views=False` leaves out
+    the summary view, its partitions and its run task (the long-term-only matrix on OpenSearch)."""
     m = MARKER[tenant]
     world.ok(tenant, "POST", "/v1/long-term-memory/", body={"memories": records_of(tenant), "deduplicate": False})
     sessions = [(SESSION, ("likes hiking", "is planning a trip to Lisbon")), (own(tenant, "session"), ("has a cat",))]
@@ -160,6 +162,10 @@ def seed(world: World, tenant: str, *, stub: Any) -> None:
             body["memories"] = [{"id": "shared-wm-rec", "text": f"{m} is allergic to peanuts",
                                  "memory_type": "semantic"}]
         world.ok(tenant, "PUT", f"/v1/working-memory/{session}", body=body)
+    if not views:
+        world.drain()
+        world.seeds[tenant] = Seed()
+        return
     view = world.ok(tenant, "POST", "/v1/summary-views",
                     body={"name": "per user", "group_by": ["user_id"], "filters": {"namespace": NS}})
     # While seeding, every LLM answer carries the tenant's marker: the summaries (a partition run and the
@@ -195,7 +201,7 @@ def snapshot(world: World, tenant: str) -> dict[str, Any]:
         exported.pop("exported_at")  # when the export ran, not what it holds
         state[f"export {user}"] = exported
     seeded = world.seeds.get(tenant)
-    if seeded is not None:
+    if seeded is not None and seeded.task_id:
         answer = world.call(tenant, "GET", f"/v1/tasks/{seeded.task_id}")
         state["task"] = (answer.status, answer.body)
     return state
@@ -220,6 +226,11 @@ def normalized(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [normalized(v) for v in value]
     if isinstance(value, str):
+        if value[:1] in ("{", "["):  # JSON inside a string (an MCP tool's result): compare what it says
+            try:
+                return normalized(json.loads(value))
+            except ValueError:
+                pass
         return ULID.sub("<ulid>", value)
     if isinstance(value, float):
         return round(value, 9)
@@ -286,6 +297,7 @@ class Cell:
     route: str
     case: str
     build: Callable[[Seed, Seed], Request]
+    tenant_data: bool = True  # False: the answer holds no tenant's data (health, static files, tools/list)
 
     @property
     def id(self) -> str:
@@ -293,14 +305,15 @@ class Cell:
 
 
 def _cell(method: str, route: str, case: str, path: str | Callable[[Seed, Seed], str] | None = None, *,
-          params: Sequence[tuple[str, str]] | Mapping[str, Any] = (), body: Any = None) -> Cell:
+          params: Sequence[tuple[str, str]] | Mapping[str, Any] = (), body: Any = None,
+          headers: Sequence[tuple[str, str]] = (), tenant_data: bool = True) -> Cell:
     pairs = tuple((k, str(v)) for k, v in (params.items() if isinstance(params, Mapping) else params))
 
     def build(b: Seed, a: Seed) -> Request:
         resolved = path(b, a) if callable(path) else (path or route)
-        return Request(method, resolved, pairs, body(b, a) if callable(body) else body)
+        return Request(method, resolved, pairs, body(b, a) if callable(body) else body, tuple(headers))
 
-    return Cell(method, route, case, build)
+    return Cell(method, route, case, build, tenant_data)
 
 
 A_SESSION = own(TENANT_A, "session")
@@ -379,13 +392,13 @@ def matrix() -> list[Cell]:
     """Every cell; `ROUTES_OF(matrix())` must be every route the app serves (see the coverage test)."""
     put_body = {**SCOPE, "messages": [_b_message("now prefers coffee")], "data": {"note": "bravo new"}}
     return [
-        _cell("GET", "/", "root"),
+        _cell("GET", "/", "root", tenant_data=False),
         # the Visualizer's static files (open: they hold no data; the page reads through the cells above)
-        _cell("GET", "/ui", "page"),
-        _cell("GET", "/ui/{asset}", "script", "/ui/app.js"),
-        _cell("GET", "/ui/{asset}", "unknown file", "/ui/nope.js"),
-        _cell("GET", "/v1/health", "plain"),
-        _cell("GET", "/v1/health", "deep", params={"deep": "true"}),
+        _cell("GET", "/ui", "page", tenant_data=False),
+        _cell("GET", "/ui/{asset}", "script", "/ui/app.js", tenant_data=False),
+        _cell("GET", "/ui/{asset}", "unknown file", "/ui/nope.js", tenant_data=False),
+        _cell("GET", "/v1/health", "plain", tenant_data=False),
+        _cell("GET", "/v1/health", "deep", params={"deep": "true"}, tenant_data=False),
         # working memory
         _cell("GET", "/v1/working-memory/", "no filter"),
         _cell("GET", "/v1/working-memory/", "shared namespace and user", params=SCOPE),
@@ -442,6 +455,33 @@ def matrix() -> list[Cell]:
         _cell("DELETE", USERS, "shared user, shared namespace", f"/v1/users/{USER}", params={"namespace": NS}),
         _cell("DELETE", USERS, "A-only user id", f"/v1/users/{A_USER}"),
         *_session_api_cells(),
+        *_mcp_cells(),
+    ]
+
+
+MCP_HEADERS = (("accept", "application/json, text/event-stream"), ("mcp-protocol-version", "2025-11-25"))
+
+
+def _mcp_cells() -> list[Cell]:
+    """MCP over streamable HTTP (issue 13): the same services, reached through JSON-RPC tool calls."""
+
+    def call(case: str, tool: str, arguments: dict[str, Any]) -> Cell:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
+        return _cell("POST", "/mcp", case, body=body, headers=MCP_HEADERS)
+
+    return [
+        _cell("POST", "/mcp", "tools/list", body={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+              headers=MCP_HEADERS, tenant_data=False),
+        call("search, hybrid", "search_long_term_memory", {"text": SEARCH_TEXT, "search_mode": "hybrid"}),
+        call("search, keyword", "search_long_term_memory", {"text": SEARCH_TEXT, "search_mode": "keyword"}),
+        call("get the shared session", "get_working_memory", {"session_id": SESSION, **SCOPE}),
+        call("get A-only session id", "get_working_memory", {"session_id": A_SESSION, **SCOPE}),
+        call("get A-only record id", "get_long_term_memory", {"memory_id": A_RECORD}),
+        call("delete shared and A-only ids", "delete_long_term_memories",
+             {"memory_ids": ["shared-rec-1", A_RECORD]}),
+        call("prompt with the shared session", "memory_prompt",
+             {"query": SEARCH_TEXT, "session_id": {"eq": SESSION}, "namespace": {"eq": NS},
+              "user_id": {"eq": USER}}),
     ]
 
 

@@ -58,6 +58,10 @@ def test_every_function_is_python_312_on_arm64_traced_with_powertools_settings(t
         assert spec.environment["POWERTOOLS_SERVICE_NAME"] == "agent-memory"
         assert spec.environment["POWERTOOLS_METRICS_NAMESPACE"] == "AgentMemory"
         assert spec.skipped["POWERTOOLS_LOG_LEVEL"] == "!Ref LogLevel"
+    # the one layer every function loads is built for the same architecture (layers/build.sh)
+    assert defaults["Layers"] == [{"Ref": "CoreLayer"}]
+    layer = template["Resources"]["CoreLayer"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"] == [layer["Metadata"]["BuildArchitecture"]]
 
 
 def test_every_function_logs_to_its_own_group_with_retention(template: dict[str, Any]) -> None:

@@ -2,9 +2,10 @@
 
 Standalone or cluster: ElastiCache Serverless and every cluster-mode-enabled cache are a Redis Cluster,
 which a plain client cannot use (each key lives on the shard that owns its slot; a plain client gets
-MOVED). `cluster=None` (REDIS_CLUSTER=auto) asks the server once, at the first connect, with
-`INFO cluster`; a standalone server keeps the client that asked (no extra connection), a cluster one
-gets a `redis.cluster.RedisCluster` with the same timeouts, TLS and AUTH. The adapters need nothing
+MOVED). `cluster=None` (REDIS_CLUSTER=auto) asks the server once, with `INFO cluster`, when the
+client is built (the Container builds it on first use); a standalone server keeps the client that asked
+(no extra connection), a cluster one gets a `redis.cluster.RedisCluster` with the same timeouts, TLS
+and AUTH. The adapters need nothing
 else: every script and multi-key command of theirs stays within one tenant's hash tag (one slot;
 `domain/keys.py`), which the cluster client routes to the node that owns it.
 """
@@ -32,13 +33,13 @@ def redis_client(
     *,
     timeout_seconds: float = 1.0,
     auth_token: RotatingSecret | None = None,
-    cluster: bool | None = None,
+    cluster: bool | None = False,
 ) -> RedisClient:
     """A client for a `redis://` or `rediss://` (TLS) URL; credentials come from the URL, or the AUTH
     token from `auth_token` (REDIS_AUTH_TOKEN_SECRET; the URL may still name an ACL user).
 
-    `cluster`: True = a `RedisCluster` (the URL names any one node), False = a standalone client, None
-    = ask the server (`INFO cluster`), once.
+    `cluster`: True = a `RedisCluster` (the URL names any one node), False (the default: nothing is
+    contacted here) = a standalone client, None = ask the server now (`INFO cluster`), once.
 
     Each attempt is bounded by `timeout_seconds` to connect and to read; one retry after a short backoff
     covers a connection that went stale while a Lambda sandbox was frozen, and the periodic health check

@@ -95,6 +95,8 @@ async def drive_every_tool(client: Client) -> dict[str, Any]:
     assert session["data"] == {"destination": "Porto"} and session["context"] == "Planning a trip"
     missing = await call(client, "get_working_memory", session_id="never-written")
     assert (missing["messages"], missing["memories"]) == ([], [])  # as AMS: empty, not an error
+    assert missing["session_id"] == "never-written"
+    assert "message_limit" not in missing and "message_limit" not in session  # as the REST answers
 
     prompt = await call(client, "memory_prompt", query="Which seat should I book?", session_id={"eq": SESSION},
                         namespace={"eq": NS}, user_id={"eq": USER}, search_mode="keyword")  # fmt: skip
@@ -104,6 +106,8 @@ async def drive_every_tool(client: Client) -> dict[str, Any]:
     session_only = await call(client, "memory_prompt", query="Where to?", session_id={"eq": SESSION},
                               namespace={"eq": NS}, include_long_term_search=False)  # fmt: skip
     assert session_only["long_term_memories"] is None and "Book me a flight to Porto" in json.dumps(session_only)
+    several = await error_of(client, "memory_prompt", query="x", session_id={"any": [SESSION, "other"]})
+    assert "session_id" in several and '{"eq": "<id>"}' in several
 
     compacted = await call(client, "compact_long_term_memories", namespace=NS, user_id=USER)
     assert compacted == {"status": "ok, 3 memories remaining after compaction"}

@@ -32,7 +32,15 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from agent_memory.domain.auth import SCOPE_READ, SCOPE_WRITE, Principal
 from agent_memory.domain.errors import AgentMemoryError, NotFoundError, RateLimitedError
 from agent_memory.domain.filters import DateTimeFilter, EnumFilter, TagFilter
-from agent_memory.domain.models import MemoryMessage, MemoryRecord, MemoryStrategyConfig, MemoryTypeEnum, SearchMode
+from agent_memory.domain.models import (
+    SESSION_SETTINGS,
+    MemoryMessage,
+    MemoryRecord,
+    MemoryStrategyConfig,
+    MemoryTypeEnum,
+    SearchMode,
+    WorkingMemory,
+)
 from agent_memory.domain.search import SearchRequest
 from agent_memory.domain.validation import Identifier
 from agent_memory.http.errors import status_for
@@ -125,8 +133,9 @@ def _dump(model: BaseModel) -> dict[str, Any]:
 
 
 def _working_memory(view: WorkingMemoryView) -> dict[str, Any]:
+    # As the REST GET/PUT answer: the session API's own settings stay out.
     return {
-        **view.memory.model_dump(mode="json"),
+        **view.memory.model_dump(mode="json", exclude=set(SESSION_SETTINGS)),
         "context_percentage_total_used": view.percentage_total_used,
         "context_percentage_until_summarization": view.percentage_until_summarization,
     }
@@ -300,7 +309,9 @@ class MemoryTools:
         """
         namespace, user_id = self._default_filters(namespace, user_id)
         session = None
-        if session_id is not None and session_id.eq:
+        if session_id is not None and not session_id.eq:  # AMS ignores such a filter; an agent should know
+            raise ToolError('invalid input (422): session_id: memory_prompt reads one session: {"eq": "<id>"}')
+        if session_id is not None:
             session = _validate(PromptSession, _unset({
                 "session_id": session_id.eq,
                 "namespace": namespace.eq if namespace is not None else None,
@@ -392,8 +403,8 @@ class MemoryTools:
         except ToolError as exc:
             if not isinstance(exc.__cause__, NotFoundError):
                 raise
-            return {"session_id": checked, "namespace": namespace, "user_id": user_id, "messages": [],
-                    "memories": [], "context": None, "data": {}}  # fmt: skip
+            empty = WorkingMemory(session_id=checked, namespace=namespace, user_id=user_id)
+            return empty.model_dump(mode="json", exclude=set(SESSION_SETTINGS))
         return _working_memory(view)
 
     async def get_long_term_memory(self, memory_id: str) -> dict[str, Any]:

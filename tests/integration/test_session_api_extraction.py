@@ -5,7 +5,7 @@ extraction has stored what it said in long-term memory."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -93,13 +93,57 @@ def test_the_limit_drops_messages_only_after_extraction_stored_them(container: C
     assert all(f"fact number {n}" in chat_prompts[0] for n in range(5))  # every dropped message was extracted
 
 
-def test_without_extraction_nothing_is_ever_dropped(tmp_path: Path) -> None:
-    # No LLM: no extraction, so no message is ever marked, so the limit never drops one
-    container = Container(make_settings(tmp_path), embedder=FakeEmbedder(dimensions=64))
+@pytest.fixture(params=["sqlite", "redis"])
+def without_llm(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Container]]:
+    """Build a container with no LLM (so no extraction) on either working-memory store."""
+    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    built: list[Container] = []
+
+    def build(**overrides: object) -> Container:
+        settings = make_settings(tmp_path, redis_url=redis_url, **overrides)
+        built.append(Container(settings, embedder=FakeEmbedder(dimensions=64)))
+        return built[-1]
+
+    yield build
+    for container in built:
+        container.close()
+
+
+def test_without_an_llm_the_overflow_is_handed_to_long_term_memory_first(
+    without_llm: Callable[..., Container],
+) -> None:
+    # Given no LLM (no extraction) but long-term memory, and a session of two items
+    container = without_llm()
+    with TestClient(create_app(container)) as api:
+        api.post(SESSIONS, json={"session_id": "s1", "subject": "u1", "max_items": 2})
+        for n in range(4):
+            response = api.post(f"{SESSIONS}/s1/messages", json={"role": "user", "content": f"turn {n}", "id": f"m{n}"})
+            assert "X-Agent-Memory-Extraction" not in response.headers
+        # Then the session keeps the newest two, and the two it dropped are long-term `message` records
+        assert [i["id"] for i in api.get(f"{SESSIONS}/s1").json()["items"]] == ["m2", "m3"]
+        found = api.post("/v1/long-term-memory/search", json={"limit": 10, "memory_type": {"eq": "message"}}).json()
+        assert sorted((r["text"], r["session_id"], r["user_id"], r["extracted_from"]) for r in found["memories"]) == [
+            ("turn 0", "s1", "u1", ["m0"]), ("turn 1", "s1", "u1", ["m1"])]
+
+
+def test_without_an_llm_or_long_term_memory_nothing_is_ever_dropped(without_llm: Callable[..., Container]) -> None:
+    container = without_llm(long_term_memory=False)
     with TestClient(create_app(container)) as api:
         api.post(SESSIONS, json={"session_id": "s1", "max_items": 2})
         for n in range(4):
-            response = api.post(f"{SESSIONS}/s1/messages", json={"role": "user", "content": f"m{n}"})
-            assert "X-Agent-Memory-Extraction" not in response.headers
+            assert api.post(f"{SESSIONS}/s1/messages", json={"role": "user", "content": f"m{n}"}).status_code == 200
         assert api.get(f"{SESSIONS}/s1").json()["item_count"] == 4
+
+
+def test_a_failed_hand_over_keeps_the_messages_and_the_next_append_retries(tmp_path: Path) -> None:
+    # Given a long-term record text limit the overflow is over: the hand-over fails (413 inside), the append stands
+    container = Container(make_settings(tmp_path, max_memory_text_chars=5), embedder=FakeEmbedder(dimensions=64))
+    with TestClient(create_app(container)) as api:
+        api.post(SESSIONS, json={"session_id": "s1", "max_items": 1})
+        assert api.post(f"{SESSIONS}/s1/messages", json={"role": "user", "content": "far too long", "id": "a"}
+                        ).status_code == 200
+        assert api.post(f"{SESSIONS}/s1/messages", json={"role": "user", "content": "short", "id": "b"}
+                        ).status_code == 200
+        # Then nothing was dropped: "a" could not reach long-term memory
+        assert [i["id"] for i in api.get(f"{SESSIONS}/s1").json()["items"]] == ["a", "b"]
     container.close()

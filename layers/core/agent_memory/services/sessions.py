@@ -13,7 +13,11 @@ What this API adds is stored with the session (`WorkingMemory.message_limit`, `p
   flag (`mark_extracted`) only after the memories it derived from the messages are stored in long-term
   memory, so a message leaves the buffer only once what it said is in long-term memory: nothing said is
   lost. Until then the buffer may hold more than the limit (bounded by MAX_MESSAGES_PER_SESSION, then 413).
-  Without extraction (no LLM, or long-term memory off) nothing is ever marked, so nothing is dropped.
+  Without extraction (no LLM) but with long-term memory, the append hands the overflow to long-term memory
+  itself: the oldest messages beyond the limit are stored as `message` records (ids derived from the
+  session and message, so a retry replaces them), only then marked extracted, and trimmed by one more
+  (empty) append. A failure on the way leaves them in the buffer for the next append to hand over again.
+  With neither, nothing is ever marked, so nothing is dropped.
 - **Priming**: long-term records loaded into `memories` (replacing by id), their ids kept in order.
 
 Example::
@@ -25,19 +29,31 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from agent_memory.domain.errors import ConflictError, NotFoundError, PayloadTooLargeError
-from agent_memory.domain.models import MemoryMessage, MemoryRecord, SessionKey, WorkingMemory, utcnow
+from agent_memory.domain import keys
+from agent_memory.domain.errors import AgentMemoryError, ConflictError, NotFoundError, PayloadTooLargeError
+from agent_memory.domain.models import (
+    MemoryMessage,
+    MemoryRecord,
+    MemoryTypeEnum,
+    SessionKey,
+    WorkingMemory,
+    utcnow,
+)
 from agent_memory.services.tokens import total_tokens
 
 if TYPE_CHECKING:
     from agent_memory.ports import WorkingMemoryStore
     from agent_memory.services.long_term import LongTermService
     from agent_memory.services.working_memory import ExtractionTrigger, WorkingMemoryService
+
+logger = logging.getLogger(__name__)
 
 # The seed's defaults: a session lives an hour after its last write and keeps at most 50 items.
 DEFAULT_TTL_SECONDS = 3600
@@ -140,6 +156,8 @@ class SessionService:
         )
         # After the append, so the task names a version that exists (the PUT's ordering rule).
         extraction = self._extraction.schedule(key, memory) if self._extraction is not None else None
+        if self._extraction is None and self._long_term is not None:
+            memory = self._hand_over(key, memory)
         view = self._view(key, memory)
         return SessionView(view.key, view.memory, view.token_count, view.ttl_left, view.primed, extraction=extraction)
 
@@ -165,6 +183,29 @@ class SessionService:
                            unknown_memory_ids=[i for i in wanted if i not in known])
 
     # --- helpers ----------------------------------------------------------------------------------
+    def _hand_over(self, key: SessionKey, memory: WorkingMemory) -> WorkingMemory:
+        """Without extraction: store the unextracted messages beyond the limit as long-term `message` records,
+        mark them extracted, and let one more append trim them. Never fails the append it follows."""
+        limit = memory.message_limit
+        if limit is None or len(memory.messages) <= limit:
+            return memory
+        overflow: list[MemoryMessage] = []
+        for message in memory.messages[: len(memory.messages) - limit]:
+            if message.discrete_memory_extracted == "t":
+                continue  # already handed over; the trim below drops it
+            overflow.append(message)
+        assert self._long_term is not None
+        try:
+            if overflow:
+                self._long_term.create(key.tenant, [_message_record(key, m) for m in overflow], second_pass=False)
+                self._store.mark_extracted(key, overflow)
+            return self._store.append_messages(key, [])
+        except AgentMemoryError as exc:  # a store or the embedder down, a record over a size limit
+            # The append stands; the messages stay in the buffer until an append can hand them over.
+            logger.warning("session overflow not handed to long-term memory session_id=%s: %s",
+                           key.session_id, getattr(exc, "detail", exc))
+            return memory
+
     def _long_terms(self, tenant: str, ids: list[str]) -> list[MemoryRecord]:
         if self._long_term is None:
             from agent_memory.domain.errors import FeatureDisabledError
@@ -190,6 +231,24 @@ class SessionService:
             ttl_left=_ttl_left(memory),
             primed=[m for m in memory.memories if m.id in primed_ids],
         )
+
+
+def _message_record(key: SessionKey, message: MemoryMessage) -> MemoryRecord:
+    """A message leaving a session's buffer as a long-term `message` record: the same id for the same message
+    of the same session, so a repeated hand-over replaces instead of adding."""
+    digest = hashlib.sha256(f"{keys.session_member(key)}|{message.id}".encode()).hexdigest()[:26]
+    return MemoryRecord(
+        id=f"msg_{digest}",
+        text=message.content,
+        memory_type=MemoryTypeEnum.MESSAGE,
+        session_id=key.session_id,
+        namespace=key.namespace,
+        user_id=key.user_id,
+        created_at=message.created_at,
+        discrete_memory_extracted="t",
+        extracted_from=[message.id] if "," not in message.id else None,
+        metadata={"role": message.role},
+    )
 
 
 def _ttl_left(memory: WorkingMemory) -> int | None:

@@ -94,46 +94,32 @@ def _environment(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def serving(data_dir: Path, env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(AGENT_MEMORY), "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+def serving(*deployments: tuple[Path, dict[str, str]]) -> Iterator[list[str]]:
+    """`agent-memory serve` per (data dir, environment), started together (each takes seconds to import)."""
+    started = []
     try:
-        try:
-            wait_until_healthy(base, process)
-        except ServeDidNotStart as exc:
-            pytest.fail(str(exc))
-        yield base
+        for data_dir, env in deployments:
+            port = free_port()
+            process = subprocess.Popen(
+                [str(AGENT_MEMORY), "serve", "--port", str(port), "--data-dir", str(data_dir)],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )  # fmt: skip
+            started.append((f"http://127.0.0.1:{port}", process))
+        for base, process in started:
+            try:
+                wait_until_healthy(base, process)
+            except ServeDidNotStart as exc:
+                pytest.fail(str(exc))
+        yield [base for base, _ in started]
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def open_server(tmp_path_factory: pytest.TempPathFactory, _openai_stub_server: OpenAIStub) -> Iterator[Server]:
-    """Auth disabled, an LLM (the stub: extraction finds nothing), and two sessions plus records in it."""
-    stub = _openai_stub_server
-    stub.reset()
-    stub.default_chat_content = QUIET_EXTRACTION
-    env = _environment(OPENAI_API_KEY="test", OPENAI_BASE_URL=stub.base_url, EXTRACTION_DEBOUNCE_SECONDS="0",
-                       VISUALIZER_POLL_SECONDS="1")  # the refresh test waits for polls (the keyed server: 5 s)
-    with serving(tmp_path_factory.mktemp("visualizer-open"), env) as base:
-        server = Server(base)
-        server.put("trip-planning", TRIP)
-        server.put("support-42", SUPPORT)
-        server.create(RECORDS)
-        primed = httpx.post(f"{base}/api/v1/working-memory/sessions/trip-planning/prime",
-                            json={"memory_ids": ["tea", "no-such-record"]}, timeout=10)
-        assert primed.status_code == 200, primed.text
-        yield server
-    stub.reset()
+        for _, process in started:
+            process.terminate()
+        for _, process in started:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
 
 
 def _create_keys(data_root: Path, *tenants: str) -> list[str]:
@@ -153,17 +139,53 @@ class KeyedServer(Server):
     beta_key: str = ""
 
 
+@dataclass
+class Deployments:
+    open_base: str
+    keyed_base: str
+    acme_key: str
+    beta_key: str
+
+
 @pytest.fixture(scope="module")
-def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyedServer]:
+def deployments(tmp_path_factory: pytest.TempPathFactory, _openai_stub_server: OpenAIStub) -> Iterator[Deployments]:
+    """Two servers: auth disabled with an LLM (the stub: extraction finds nothing), and AUTH_MODE=api_key
+    with a key for each of two tenants."""
+    stub = _openai_stub_server
+    stub.reset()
+    stub.default_chat_content = QUIET_EXTRACTION
+    open_env = _environment(OPENAI_API_KEY="test", OPENAI_BASE_URL=stub.base_url, EXTRACTION_DEBOUNCE_SECONDS="0",
+                            VISUALIZER_POLL_SECONDS="1")  # the refresh test waits for polls (the keyed server: 5 s)
+    keyed_root = tmp_path_factory.mktemp("visualizer-keyed")
+    acme, beta = _create_keys(keyed_root, "acme", "beta")
+    with serving((tmp_path_factory.mktemp("visualizer-open"), open_env),
+                 (keyed_root / "data", _environment(AUTH_MODE="api_key"))) as (open_base, keyed_base):
+        yield Deployments(open_base, keyed_base, acme, beta)
+    stub.reset()
+
+
+@pytest.fixture(scope="module")
+def open_server(deployments: Deployments) -> Server:
+    """Auth disabled: two sessions (one with a primed record) and long-term records."""
+    server = Server(deployments.open_base)
+    server.put("trip-planning", TRIP)
+    server.put("support-42", SUPPORT)
+    server.create(RECORDS)
+    primed = httpx.post(f"{server.base}/api/v1/working-memory/sessions/trip-planning/prime",
+                        json={"memory_ids": ["tea", "no-such-record"]}, timeout=10)
+    assert primed.status_code == 200, primed.text
+    return server
+
+
+@pytest.fixture(scope="module")
+def keyed_server(deployments: Deployments) -> KeyedServer:
     """AUTH_MODE=api_key with two tenants, each with a session the other must never see."""
-    data_root = tmp_path_factory.mktemp("visualizer-keyed")
-    acme, beta = _create_keys(data_root, "acme", "beta")
-    with serving(data_root / "data", _environment(AUTH_MODE="api_key")) as base:
-        server = KeyedServer(base, {"X-API-Key": acme}, acme_key=acme, beta_key=beta)
-        server.put("acme-session", {"messages": [{"id": "a1", "role": "user", "content": "acme asks"}]})
-        server.put("beta-session", {"messages": [{"id": "b1", "role": "user", "content": "beta secret"}]},
-                   headers={"X-API-Key": beta})
-        yield server
+    acme, beta = deployments.acme_key, deployments.beta_key
+    server = KeyedServer(deployments.keyed_base, {"X-API-Key": acme}, acme_key=acme, beta_key=beta)
+    server.put("acme-session", {"messages": [{"id": "a1", "role": "user", "content": "acme asks"}]})
+    server.put("beta-session", {"messages": [{"id": "b1", "role": "user", "content": "beta secret"}]},
+               headers={"X-API-Key": beta})
+    return server
 
 
 # -- helpers ------------------------------------------------------------------------------------------

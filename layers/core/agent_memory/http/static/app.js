@@ -323,13 +323,24 @@
     $("sessions-page").textContent = `${first}–${state.offset + rows.length} of ${state.total}`;
     $("sessions-prev").disabled = state.offset === 0;
     $("sessions-next").disabled = state.offset + PAGE_SIZE >= state.total;
+    // Rebuilt only when a row's content changed (not for the TTL, which counts down in place), so a row
+    // under the pointer is not replaced every poll.
+    const shown = rows.map(({ memory, tokens }) => [memory.session_id, memory.namespace, memory.user_id,
+      memory.messages.length, tokens]);
     const body = $("sessions-body");
-    state.rendered.delete("sessions-body");
+    if (state.rendered.get("sessions-body") === JSON.stringify(shown)) {
+      rows.forEach(({ expiresAt }, index) => {
+        const cell = body.rows[index] && body.rows[index].querySelector("td.ttl");
+        if (cell) showExpiry(cell, expiresAt);
+      });
+      return;
+    }
+    state.rendered.set("sessions-body", JSON.stringify(shown));
     if (!rows.length) {
       body.replaceChildren(el("tr", {}, el("td", { colspan: "4", class: "muted", text: "No active sessions." })));
       return;
     }
-    body.replaceChildren(...rows.map(({ ref, memory, tokens, expiresAt }) => {
+    body.replaceChildren(...rows.map(({ memory, tokens, expiresAt }) => {
       const ttl = el("td", { class: "num ttl" });
       showExpiry(ttl, expiresAt);
       const scope = [memory.namespace, memory.user_id].filter(Boolean).join(" / ");

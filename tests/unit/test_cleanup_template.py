@@ -66,9 +66,23 @@ def test_forgetting_is_off_unless_a_parameter_sets_it(template: dict[str, Any]) 
         assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}
 
 
-def test_it_may_use_the_stores_and_the_collection(template: dict[str, Any]) -> None:
+def _actions(statement: Any) -> list[str]:
+    if "Fn::If" in statement:  # [condition, statement, otherwise]
+        return [a for branch in statement["Fn::If"][1:] for a in _actions(branch)]
+    if not isinstance(statement, dict) or "Action" not in statement:
+        return []
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def test_it_may_do_what_the_cleanup_does_and_nothing_more(template: dict[str, Any]) -> None:
     cleanup = _resource(template, "CleanupFunction")
-    assert cleanup["Policies"] == [{"Ref": "StoreAccessPolicy"}]
+    assert cleanup["Policies"] == [{"Ref": "CleanupAccessPolicy"}]
+    statements = _resource(template, "CleanupAccessPolicy")["PolicyDocument"]["Statement"]
+    actions = sorted({a for statement in statements for a in _actions(statement)})
+    assert actions == ["aoss:APIAccessAll", "es:ESHttpDelete", "es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost",
+                       "secretsmanager:GetSecretValue", "sqs:SendMessage"]  # fmt: skip
+    assert not any("*" in a for a in actions)
     assert "VpcConfig" in cleanup  # ElastiCache is VPC-only
     policy = _resource(template, "CollectionDataAccessPolicy")["Policy"]["Fn::Sub"][0]
     assert "${CleanupFunctionRole.Arn}" in policy

@@ -153,6 +153,11 @@ def test_a_missing_conversation_id_or_a_refused_key_degrades(caplog: pytest.LogC
         assert asyncio.run(manager.retrieve({})) == []
         assert asyncio.run(manager.store({"working_memory": "x"})) == ""
         assert asyncio.run(manager.retrieve({"conversation_id": "c1"})) == []  # 401
+        # A good key with x-tenant-id naming another tenant: the server refuses (403), the manager degrades
+        other = SyncAgentMemoryManager(URL, tenant_id="another-tenant", **LIVE)
+        assert other.retrieve(IMemoryInput(conversation_id="c1")) == []
+        other.close()
     messages = [r.getMessage() for r in caplog.records if r.name == "agent_memory_arshai"]
     assert sum("no conversation_id" in m for m in messages) == 2
     assert any("HTTP 401" in m for m in messages)
+    assert any("HTTP 403" in m for m in messages)

@@ -73,8 +73,9 @@ class MemoryRequest:
             text = item.get("working_memory") if isinstance(item, Mapping) else getattr(item, "working_memory", item)
             if isinstance(text, str):
                 texts.append(text)
-        if isinstance(get("working_memory"), str):
-            texts.append(get("working_memory"))
+        working_memory = get("working_memory")
+        if isinstance(working_memory, str):
+            texts.append(working_memory)
         memory_type = get("memory_type") or "WORKING_MEMORY"
         limit = get("limit")
         conversation_id = get("conversation_id")

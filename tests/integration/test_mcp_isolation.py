@@ -11,6 +11,7 @@ through A's own key, are exactly what they were.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -146,3 +147,16 @@ async def test_tenant_b_cannot_reach_tenant_a_through_any_tool(served: tuple[Liv
     b_now = snapshot(base, keys["tenant-b"])
     assert sorted(r[0] for r in b_now["records"]) == sorted([A_RECORD, "b-new", "shared-rec-2"])
     assert set(b_now["sessions"]) == {SESSION, A_SESSION}
+
+
+async def test_concurrent_calls_of_two_tenants_each_see_only_their_own(
+    served: tuple[LiveServer, dict[str, str]],
+) -> None:
+    # Given A's and B's clients calling at once, many times (the caller travels with each request's tasks)
+    live, keys = served
+    async with mcp_as(live.base_url, keys["tenant-a"]) as a, mcp_as(live.base_url, keys["tenant-b"]) as b:
+        calls = [(marker, client) for _ in range(15) for marker, client in (("alpha", a), ("bravo", b))]
+        answers = await asyncio.gather(*(call(client, "get_long_term_memory", memory_id="shared-rec-1")
+                                         for _, client in calls))  # fmt: skip
+    # Then every answer is the caller's own record
+    assert [answer["text"] for answer in answers] == [f"{marker} likes tea and hiking" for marker, _ in calls]

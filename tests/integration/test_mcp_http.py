@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import httpx2
 import pytest
+from fastapi.testclient import TestClient
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -172,3 +173,17 @@ async def test_readmes_http_config_reaches_the_tools_with_its_header(env: dict[s
         ):
             assert len((await client.list_tools()).tools) == 10
             assert (await call(client, "search_long_term_memory", text=""))["total"] == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_with_auth_disabled_a_web_page_of_another_origin_is_refused(api: TestClient) -> None:
+    # Given a key-less local server (AUTH_MODE=disabled): whoever reaches the port is every tenant
+    for origin, status in (("https://evil.example", 403), ("http://localhost:5173", 200), ("http://127.0.0.1", 200),
+                           (None, 200)):  # fmt: skip
+        headers = {**JSON_RPC, **({"Origin": origin} if origin else {})}
+        # When a request carries that Origin (a browser always sends it), Then only loopback origins pass
+        answer = api.post("/mcp", json=TOOLS_LIST, headers=headers)
+        assert answer.status_code == status, (origin, answer.text)
+    refused = api.post("/mcp", json=TOOLS_LIST, headers={**JSON_RPC, "Origin": "https://evil.example"})
+    assert refused.json() == {"detail": "Origin https://evil.example may not call /mcp with AUTH_MODE=disabled "
+                                        "(only loopback origins may)"}  # fmt: skip

@@ -1,5 +1,6 @@
 """The Visualizer (`/ui`) in headless Chromium against live `agent-memory serve` processes with data in
-them: one with auth disabled (and the scripted LLM, so extraction tasks exist), one with API keys.
+them: one with auth disabled (and the scripted LLM, so extraction tasks exist), one with API keys; and
+the app under uvicorn in this process with AUTH_MODE=jwt and a JWKS served here.
 
 Every wait is for an element or a value (WebDriverWait), never a sleep. Screenshots of each test's last
 state, and of the named states below, are saved under tests/artifacts/visualizer/ (tests/fixtures/chromium.py).
@@ -11,14 +12,19 @@ import json
 import os
 import re
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -28,7 +34,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from agent_memory.domain.models import MemoryMessage
 from agent_memory.services.auth import ApiKeyService
 from agent_memory.services.tokens import total_tokens
-from tests.fixtures.app import make_container
+from tests.fixtures.app import make_container, serve_in_thread
 from tests.fixtures.chromium import ARTIFACTS
 from tests.fixtures.openai_stub import OpenAIStub
 from tests.fixtures.redis_process import free_port
@@ -488,3 +494,63 @@ def test_with_auth_on_search_needs_the_key_too(browser: WebDriver, keyed_server:
     enter_key(browser, keyed_server.acme_key)
     rows = search(browser, "rockets")
     assert [row.get_attribute("data-id") for row in rows] == ["acme-fact"]
+
+
+# -- a JWT instead of a key ---------------------------------------------------------------------------
+
+JWT_ISSUER = "https://idp.example.test/pool"
+
+
+@pytest.fixture
+def jwt_server(tmp_path: Path) -> Iterator[tuple[str, Callable[[str], str]]]:
+    """AUTH_MODE=jwt under uvicorn in this process, trusting a JWKS served here; and a token maker."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())), "kid": "k1", "alg": "RS256"}
+    document = json.dumps({"keys": [jwk]}).encode()
+
+    class Jwks(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    jwks = ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+    threading.Thread(target=jwks.serve_forever, daemon=True).start()
+    container = make_container(tmp_path, auth_mode="jwt", jwt_issuer=JWT_ISSUER,
+                               jwt_jwks_url=f"http://127.0.0.1:{jwks.server_address[1]}/jwks.json")
+
+    def token(tenant: str) -> str:
+        now = int(time.time())
+        claims = {"iss": JWT_ISSUER, "sub": "viewer", "iat": now, "exp": now + 600, "tenant_id": tenant,
+                  "scope": "memory:read memory:write"}
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+
+    try:
+        for live in serve_in_thread(container):
+            yield live.base_url, token
+    finally:
+        jwks.shutdown()
+        jwks.server_close()
+        container.close()
+
+
+def test_with_jwt_auth_the_page_takes_a_bearer_token(
+    browser: WebDriver, jwt_server: tuple[str, Callable[[str], str]]
+) -> None:
+    base, token = jwt_server
+    acme = token("acme")
+    put = httpx.put(f"{base}/v1/working-memory/jwt-session", headers={"Authorization": f"Bearer {acme}"},
+                    json={"messages": [{"id": "j1", "role": "user", "content": "signed in with a token"}]}, timeout=10)
+    assert put.status_code == 200, put.text
+    browser.get(f"{base}/ui")
+    wait(browser, lambda d: "needs an API key" in notice(d), what="the page asks for a credential")
+    enter_key(browser, token("other"))  # a valid token of another tenant sees nothing of acme's
+    wait(browser, lambda d: by_id(d, "sessions-total").text == "(0)", what="the other tenant's empty list")
+    enter_key(browser, acme)  # sent as Authorization: Bearer (an X-API-Key is only for am_ keys)
+    open_session(browser, base, "jwt-session")
+    assert texts(browser, "#session-messages summary .content") == ["signed in with a token"]
+    assert notice(browser) == ""

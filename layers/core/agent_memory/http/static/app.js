@@ -587,7 +587,10 @@
 
   function showTab(name) {
     state.tab = name;
-    for (const button of document.querySelectorAll(".tab")) button.classList.toggle("active", button.dataset.tab === name);
+    for (const button of document.querySelectorAll(".tab")) {
+      button.classList.toggle("active", button.dataset.tab === name);
+      button.setAttribute("aria-selected", String(button.dataset.tab === name));
+    }
     for (const panel of document.querySelectorAll(".tab-panel")) panel.hidden = panel.id !== `tab-${name}`;
     refresh();
   }

@@ -14,7 +14,8 @@ from pathlib import Path
 
 # Order matters for `all`: the cheap, noise-sensitive one first. locomo and long_term_search take
 # minutes; each also runs alone with options: `python -m bench.locomo --help`.
-BENCHES = ["cold_import", "working_memory", "http_throughput", "extraction_lag", "long_term_search", "locomo"]
+BENCHES = ["cold_import", "layer_cold_start", "working_memory", "http_throughput", "extraction_lag", "long_term_search",
+           "locomo"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

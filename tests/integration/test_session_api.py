@@ -171,6 +171,14 @@ def test_prime_of_a_missing_session_is_404_and_of_only_unknown_ids_reports_them(
     assert (body["unknown_memory_ids"], body["primed_memory_ids"]) == (["x", "y"], [])
 
 
+def test_prime_without_long_term_memory_is_400_naming_the_setting(tmp_path: Path) -> None:
+    with TestClient(create_app(make_container(tmp_path, long_term_memory=False))) as api:
+        api.post(SESSIONS, json={"session_id": "s1"})
+        response = api.post(f"{SESSIONS}/s1/prime", json=["r1"])
+        assert response.status_code == 400
+        assert "LONG_TERM_MEMORY" in response.json()["detail"]
+
+
 def test_primed_ids_and_the_limit_survive_an_ams_put(api: TestClient) -> None:
     api.post("/v1/long-term-memory/", json={"memories": [{"id": "r1", "text": "User likes green tea"}]})
     api.post(SESSIONS, json={"session_id": "s1", "max_items": 7})

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: run test lint bench bench-quick build layer validate clean opensearch redis-server
+.PHONY: run test lint bench bench-quick build layer validate localstack clean opensearch redis-server
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,17 @@ LAYER_OUT ?= .aws-sam/layer-$(LAYER_ARCH)
 layer:  ## the core layer into $(LAYER_OUT)/python for $(LAYER_ARCH) (arm64 or x86_64)
 	PATH="$(PY312_DIR):$$PATH" bash layers/build.sh "$(LAYER_OUT)" "$(LAYER_ARCH)"
 
+# LocalStack in host mode (no Docker) for tests/integration/test_localstack_stack.py: its own venv on
+# Python 3.13, pinned where newer releases of its dependencies broke its start (cbor2, pyOpenSSL).
+PY313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
+LOCALSTACK := .venv-localstack
+$(LOCALSTACK)/.installed:
+	$(PY313) -m venv $(LOCALSTACK)
+	$(LOCALSTACK)/bin/pip install -q "localstack-core[runtime]==4.7.0" "cbor2<5.7" "cryptography>=43,<44" \
+	  "pyopenssl<24.3" "service_identity<24.2"
+	touch $@
+localstack: $(LOCALSTACK)/.installed  ## the LocalStack venv the LocalStack tests start (SQS, Secrets Manager, CloudFormation)
+
 # Both templates (the stack and its nested infra/ stack), by SAM's own validation, its lint, and cfn-lint.
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1}
 validate: $(TOOLS_STAMP)  ## sam validate, sam validate --lint and cfn-lint on template.yaml and infra/*.yaml
@@ -78,4 +89,4 @@ validate: $(TOOLS_STAMP)  ## sam validate, sam validate --lint and cfn-lint on t
 	done
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache .aws-sam
+	rm -rf $(VENV) $(TOOLS) $(LOCALSTACK) .pytest_cache .ruff_cache .mypy_cache .aws-sam

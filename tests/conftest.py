@@ -9,5 +9,6 @@ pytest_plugins = [
     "tests.fixtures.app",
     "tests.fixtures.moto_sqs",
     "tests.fixtures.moto_dynamodb",
+    "tests.fixtures.localstack",
     "tests.fixtures.chromium",
 ]

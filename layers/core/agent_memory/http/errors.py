@@ -33,7 +33,7 @@ from agent_memory.domain.errors import (
     RateLimitedError,
     UnprocessableError,
 )
-from agent_memory.http.schemas import ErrorResponse
+from agent_memory.http.health_schemas import ErrorResponse
 
 logger = logging.getLogger("agent_memory.http")
 

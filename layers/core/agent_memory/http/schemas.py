@@ -25,33 +25,16 @@ from agent_memory.domain.models import (
 )
 from agent_memory.domain.search import SearchRequest
 from agent_memory.domain.validation import INT64_MAX, Count, Identifier, JsonObject, ScopeValue, check_unique_ids
+
+# Re-exported: the health check's and the error table's models live apart (http/health_schemas.py).
+from agent_memory.http.health_schemas import BackendCheck as BackendCheck
+from agent_memory.http.health_schemas import ErrorResponse as ErrorResponse
+from agent_memory.http.health_schemas import HealthCheckResponse as HealthCheckResponse
 from agent_memory.services.maintenance import ForgetPolicy
 from agent_memory.services.prompt import PromptSession
 
 SessionIdPath = Annotated[Identifier, Path(description="Session id: no / ? # % \\, control characters or edge spaces")]
 MemoryIdPath = Annotated[Identifier, Path(description="Memory id: no / ? # % \\, control characters or edge spaces")]
-
-
-class ErrorResponse(DomainModel):
-    """Every error but a validation error: `{"detail": "<what is wrong>"}`."""
-
-    detail: str
-
-
-class BackendCheck(DomainModel):
-    ok: bool
-    milliseconds: float = Field(description="How long the backend took to answer (or to fail)")
-    detail: str | None = Field(default=None, description="Why it failed")
-
-
-class HealthCheckResponse(DomainModel):
-    now: int = Field(description="Server time, epoch milliseconds")
-    version: str
-    features: dict[str, bool]
-    backends: dict[str, str] = Field(description="Which adapter serves each tier, e.g. working_memory: redis")
-    checks: dict[str, BackendCheck] | None = Field(
-        default=None, description="With deep=true: whether each backend answered (503 when one did not)"
-    )
 
 
 class AckResponse(DomainModel):

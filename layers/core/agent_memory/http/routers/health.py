@@ -11,8 +11,8 @@ from agent_memory import __version__
 from agent_memory.domain.auth import SCOPE_READ
 from agent_memory.http.blocking import BlockingRunner
 from agent_memory.http.deps import ContainerDep, get_principal
+from agent_memory.http.health_schemas import BackendCheck, HealthCheckResponse
 from agent_memory.http.json_body import StrictJsonRoute
-from agent_memory.http.schemas import BackendCheck, HealthCheckResponse
 from agent_memory.services.auth import require
 from agent_memory.services.health import probe_backends
 

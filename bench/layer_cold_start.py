@@ -1,6 +1,6 @@
 """Cold start of ApiFunction from the built Lambda layer, side by side with a one-route FastAPI+Mangum handler.
 
-    .venv/bin/python -m bench.layer_cold_start [--runs 10] [--layer DIR] [--no-source-rows]
+    .venv/bin/python -m bench.layer_cold_start [--runs 10] [--layer DIR] [--no-source-rows] [--no-api-key-rows]
 
 Builds the layer with the deployment's recipe (`layers/build.sh`) for this machine's architecture (the
 arm64 build's .so files cannot run on x86_64), unless --layer names a built one (the directory holding
@@ -15,8 +15,10 @@ before `import <handler module>` to after the first response:
   (REDIS_URL), the first request of the process being `GET /v1/health`, a working-memory GET of a stored
   session, or a working-memory PUT; long-term memory and extraction off (LONG_TERM_MEMORY=false,
   ENABLE_DISCRETE_MEMORY_EXTRACTION=false: their clients are built on their first use, which these
-  requests never reach), AUTH_MODE=disabled (AWS_LAMBDA_FUNCTION_NAME unset, else the app refuses it;
-  an api_key request adds one DynamoDB GetItem and boto3, which this bench does not measure);
+  requests never reach), AUTH_MODE=disabled (AWS_LAMBDA_FUNCTION_NAME unset, else the app refuses it);
+- `ours, first GET/PUT, api_key` (`--no-api-key-rows` leaves them out): the stack's default auth, the key
+  read from a moto DynamoDB server (in this process), with boto3 pip-installed and compiled in a
+  directory of its own standing for the runtime's /var/runtime;
 - the same rows from a copy of the layer without its `__pycache__` directories (`--no-source-rows`
   leaves them out): what a layer without bytecode costs on every cold start.
 
@@ -36,6 +38,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +66,14 @@ def health():
 handler = Mangum(app, lifespan="off")
 '''
 
-# Runs in the child (python3.12 -B -s): argv = layer python dir, handler dir, module, event file.
+# Runs in the child (python3.12 -B -s): argv = layer python dir, handler dir, module, event file, and
+# optionally a directory standing for the runtime's /var/runtime (boto3).
 _CHILD = r"""
 import json, sys, time
 layer, handler_dir, module, event_path = sys.argv[1:5]
-# The layer and the handler, as /opt/python and /var/task, then the standard library only.
-sys.path[:] = [handler_dir, layer] + [p for p in sys.path if "site-packages" not in p]
+runtime = sys.argv[5:6]
+# The handler and the layer, as /var/task and /opt/python, then the standard library (and /var/runtime).
+sys.path[:] = [handler_dir, layer] + [p for p in sys.path if "site-packages" not in p] + runtime
 event = json.load(open(event_path))
 
 
@@ -98,7 +104,7 @@ for name, mod in list(sys.modules.items()):
     path = getattr(mod, "__file__", None) or ""
     if not path or path.startswith(stdlib) and "site-packages" not in path:
         continue
-    if not (path.startswith(layer) or path.startswith(handler_dir)):
+    if not (path.startswith(layer) or path.startswith(handler_dir) or runtime and path.startswith(runtime[0])):
         foreign.append(name)
     elif path.endswith(".py") and path.startswith(layer):
         cached = getattr(mod, "__cached__", None)
@@ -138,10 +144,12 @@ def without_bytecode(layer: Path, out: Path) -> Path:
 
 
 def _sample(
-    python: str, layer: Path, handler_dir: Path, module: str, event: Path, env: dict[str, str]
+    python: str, layer: Path, handler_dir: Path, module: str, event: Path, env: dict[str, str],
+    runtime: Path | None = None,
 ) -> dict[str, Any]:
+    extra = [str(runtime)] if runtime else []
     result = subprocess.run(
-        [python, "-B", "-s", "-c", _CHILD, str(layer), str(handler_dir), module, str(event)],
+        [python, "-B", "-s", "-c", _CHILD, str(layer), str(handler_dir), module, str(event), *extra],
         capture_output=True, text=True, env=env, cwd=tempfile.gettempdir(), timeout=120,
     )  # fmt: skip
     if result.returncode != 0:
@@ -171,8 +179,53 @@ def _load() -> list[float]:
     return list(os.getloadavg())
 
 
-def measure(layer: Path, python: str, runs: int, *, source_rows: bool) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="layer-cold-") as tmp_name:
+def _runtime_boto3(out: Path, python: str) -> Path:
+    """boto3 for this machine in a directory of its own, compiled like the layer: the runtime's /var/runtime."""
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+                    "--only-binary=:all:", "--target", str(out), "boto3"], check=True, timeout=600)  # fmt: skip
+    subprocess.run([python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(out)],
+                   check=True, timeout=600, stdout=subprocess.DEVNULL)  # fmt: skip
+    return out
+
+
+@contextmanager
+def _api_key_table(tmp: Path, python: str) -> Iterator[tuple[dict[str, str], str, Path]]:
+    """moto's DynamoDB with the stack's key table and one key: (environment, the key, the runtime dir)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+    from tests.fixtures.moto_dynamodb import create_api_keys_table
+    from tests.fixtures.redis_process import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1", "API_KEYS_TABLE": "bench-api-keys",
+               "DYNAMODB_ENDPOINT_URL": endpoint}  # fmt: skip
+        create_api_keys_table(boto3.client("dynamodb", region_name="us-east-1", endpoint_url=endpoint,
+                                           aws_access_key_id="testing", aws_secret_access_key="testing"),
+                              env["API_KEYS_TABLE"])  # fmt: skip
+        cli = Path(sys.executable).with_name("agent-memory")
+        created = subprocess.run([str(cli), "keys", "create", "--tenant", "bench", "--name", "bench"],
+                                 env={**os.environ, **env, "AUTH_MODE": "api_key"}, capture_output=True, text=True,
+                                 check=True, timeout=120)  # fmt: skip
+        key = created.stdout.strip().splitlines()[-1].strip()
+        yield env, key, _runtime_boto3(tmp / "runtime", python)
+    finally:
+        server.stop()
+
+
+def _with_key(event: Path, key: str, out: Path) -> Path:
+    data = json.loads(event.read_text())
+    data["headers"] = {**data["headers"], "authorization": f"Bearer {key}"}
+    out.write_text(json.dumps(data))
+    return out
+
+
+def measure(layer: Path, python: str, runs: int, *, source_rows: bool, api_key_rows: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="layer-cold-") as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)
         minimal_dir = tmp / "minimal"
         minimal_dir.mkdir()
@@ -180,40 +233,53 @@ def measure(layer: Path, python: str, runs: int, *, source_rows: bool) -> dict[s
         layers = {"bytecode": layer}
         if source_rows:
             layers["source only"] = without_bytecode(layer, tmp / "source-only")
-        with redis_server() as redis_url:
-            env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "PYTHONDONTWRITEBYTECODE": "1",
-                "LANG": "C.UTF-8",
-                "REDIS_URL": redis_url,
-                "LONG_TERM_MEMORY": "false",
-                "ENABLE_DISCRETE_MEMORY_EXTRACTION": "false",
-                "AUTH_MODE": "disabled",
-                "AGENT_MEMORY_DATA_DIR": str(tmp / "data"),
-                "POWERTOOLS_METRICS_DISABLED": "true",
-                "POWERTOOLS_LOG_LEVEL": "WARNING",
-                "AWS_REGION": "us-east-1",
-            }
-            rows: list[tuple[str, str, Path, str, Path]] = []
-            for kind in layers:
-                rows += [
-                    (f"minimal, health ({kind})", kind, minimal_dir, "minimal_handler", EVENTS / "health.json"),
-                    (f"ours, health ({kind})", kind, API_DIR, "api_handler", EVENTS / "health.json"),
-                    (f"ours, first GET ({kind})", kind, API_DIR, "api_handler", EVENTS / "working_memory_get.json"),
-                    (f"ours, first PUT ({kind})", kind, API_DIR, "api_handler", EVENTS / "working_memory_put.json"),
-                ]
-            # The session the GETs read; one unmeasured round of every row warms the page cache.
-            _sample(python, layer, API_DIR, "api_handler", EVENTS / "working_memory_put.json", env)
-            for _, kind, handler_dir, module, event in rows:
-                _sample(python, layers[kind], handler_dir, module, event, env)
-            load_before = _load()
-            samples: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in rows}
-            started = time.monotonic()
-            for _ in range(runs):
-                for name, kind, handler_dir, module, event in rows:
-                    samples[name].append(_sample(python, layers[kind], handler_dir, module, event, env))
-            elapsed = time.monotonic() - started
-            load_after = _load()
+        redis_url = stack.enter_context(redis_server())
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "LANG": "C.UTF-8",
+            "REDIS_URL": redis_url,
+            "LONG_TERM_MEMORY": "false",
+            "ENABLE_DISCRETE_MEMORY_EXTRACTION": "false",
+            "AUTH_MODE": "disabled",
+            "AGENT_MEMORY_DATA_DIR": str(tmp / "data"),
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "AWS_REGION": "us-east-1",
+        }
+        get, put = EVENTS / "working_memory_get.json", EVENTS / "working_memory_put.json"
+        # (name, layer kind, handler dir, module, event, environment, runtime dir)
+        rows: list[tuple[str, str, Path, str, Path, dict[str, str], Path | None]] = []
+        for kind in layers:
+            rows += [
+                (f"minimal, health ({kind})", kind, minimal_dir, "minimal_handler", EVENTS / "health.json", env, None),
+                (f"ours, health ({kind})", kind, API_DIR, "api_handler", EVENTS / "health.json", env, None),
+                (f"ours, first GET ({kind})", kind, API_DIR, "api_handler", get, env, None),
+                (f"ours, first PUT ({kind})", kind, API_DIR, "api_handler", put, env, None),
+            ]
+        if api_key_rows:
+            key_env, key, runtime = stack.enter_context(_api_key_table(tmp, python))
+            keyed = {**env, **key_env, "AUTH_MODE": "api_key"}
+            rows += [
+                ("ours, first GET, api_key (bytecode)", "bytecode", API_DIR, "api_handler",
+                 _with_key(get, key, tmp / "get_key.json"), keyed, runtime),
+                ("ours, first PUT, api_key (bytecode)", "bytecode", API_DIR, "api_handler",
+                 _with_key(put, key, tmp / "put_key.json"), keyed, runtime),
+            ]  # fmt: skip
+            # The keyed GETs read the session in the key's tenant
+            _sample(python, layer, API_DIR, "api_handler", rows[-1][4], keyed, runtime)
+        # The session the GETs read; one unmeasured round of every row warms the page cache.
+        _sample(python, layer, API_DIR, "api_handler", put, env)
+        for _, kind, handler_dir, module, event, row_env, row_runtime in rows:
+            _sample(python, layers[kind], handler_dir, module, event, row_env, row_runtime)
+        load_before = _load()
+        samples: dict[str, list[dict[str, Any]]] = {row[0]: [] for row in rows}
+        started = time.monotonic()
+        for _ in range(runs):
+            for name, kind, handler_dir, module, event, row_env, row_runtime in rows:
+                samples[name].append(_sample(python, layers[kind], handler_dir, module, event, row_env, row_runtime))
+        elapsed = time.monotonic() - started
+        load_after = _load()
     results = {name: _summary(s) for name, s in samples.items()}
     minimal = results["minimal, health (bytecode)"]
     for summary in results.values():
@@ -272,11 +338,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10, help="samples per row (default 10)")
     parser.add_argument("--layer", type=Path, help="a built layer (the directory holding python/); default: build one")
     parser.add_argument("--no-source-rows", action="store_true", help="skip the rows without bytecode")
+    parser.add_argument("--no-api-key-rows", action="store_true", help="skip the AUTH_MODE=api_key rows")
     args = parser.parse_args(argv)
     python = python312()
     with tempfile.TemporaryDirectory(prefix="layer-build-") as build_dir:
         layer = (args.layer / "python") if args.layer else build_layer(Path(build_dir), python)
-        data = measure(layer, python, args.runs, source_rows=not args.no_source_rows)
+        data = measure(layer, python, args.runs, source_rows=not args.no_source_rows,
+                       api_key_rows=not args.no_api_key_rows)
         data["layer"] = layer_size(layer)
     write_json("layer_cold_start", data)
     print(markdown(data))

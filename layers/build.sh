@@ -76,4 +76,4 @@ rm -rf "$target/pydantic/v1"
 # PYTHONDONTWRITEBYTECODE=1, which only stops it writing).
 "$py" -m compileall -q -j 0 --invalidation-mode unchecked-hash "$target" >/dev/null
 
-echo "layers/build.sh: $arch layer in $target ($(du -sh "$target" | cut -f1) unzipped)"
+echo "layers/build.sh: $arch layer in $target ($(du -sh --apparent-size "$target" | cut -f1) unzipped)"

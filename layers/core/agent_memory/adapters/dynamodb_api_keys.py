@@ -12,13 +12,13 @@ about twice `timeout_seconds` before its 503. `endpoint_url` lets moto or LocalS
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from agent_memory.adapters._aws import LazyAwsClient, call_aws
 from agent_memory.domain.api_keys import ApiKey
-from agent_memory.domain.errors import ConflictError, DependencyUnavailableError, NotFoundError
+from agent_memory.domain.errors import ConflictError, NotFoundError
 
 TENANT_INDEX = "tenant-index"
 
@@ -83,11 +83,9 @@ class DynamoDbApiKeyStore:
         client: Any = None,
     ) -> None:
         self.table = table
-        self._region = region
-        self._endpoint_url = endpoint_url
-        self._timeout_seconds = timeout_seconds
-        self._client = client
-        self._lock = threading.Lock()
+        self._dynamodb = LazyAwsClient(
+            "dynamodb", region=region, timeout_seconds=timeout_seconds, endpoint_url=endpoint_url, client=client
+        )
 
     def create(self, key: ApiKey) -> None:
         self._call(
@@ -153,37 +151,18 @@ class DynamoDbApiKeyStore:
         self, operation: str, *, conflict: str | None = None, missing: str | None = None, **arguments: Any
     ) -> Any:
         """One DynamoDB call; a failed condition is `conflict` (ConflictError) or `missing` (NotFoundError)."""
-        from botocore.exceptions import BotoCoreError, ClientError
 
-        try:
-            return getattr(self._dynamodb(), operation)(**arguments)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "unknown")
+        def failed_condition(code: str) -> None:
             if code == "ConditionalCheckFailedException":
                 if conflict is not None:
-                    raise ConflictError(conflict) from exc
+                    raise ConflictError(conflict)
                 if missing is not None:
-                    raise NotFoundError(missing) from exc
-            raise DependencyUnavailableError("api_keys", f"DynamoDB {operation} failed: {code}") from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailableError("api_keys", f"DynamoDB {operation} failed: {type(exc).__name__}") from exc
+                    raise NotFoundError(missing)
 
-    def _dynamodb(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3
-                    from botocore.config import Config
-
-                    config = Config(
-                        connect_timeout=self._timeout_seconds,
-                        read_timeout=self._timeout_seconds,
-                        retries={"mode": "standard", "max_attempts": 2},
-                    )
-                    self._client = boto3.session.Session().client(
-                        "dynamodb", region_name=self._region, endpoint_url=self._endpoint_url, config=config
-                    )
-        return self._client
+        return call_aws(
+            "api_keys", f"DynamoDB {operation}", lambda: getattr(self._dynamodb.get(), operation)(**arguments),
+            on_client_error=failed_condition,
+        )  # fmt: skip
 
 
 __all__ = ["TENANT_INDEX", "DynamoDbApiKeyStore"]

@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from agent_memory.adapters._aws import aws_client
 from agent_memory.domain.errors import ConfigurationError
 
 SSM_PREFIX = "ssm:"
@@ -117,15 +118,7 @@ class SecretReader:
             return provider
 
     def _client(self, service: str) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        config = Config(
-            connect_timeout=self._timeout,
-            read_timeout=self._timeout,
-            retries={"max_attempts": 2, "mode": "standard"},
-        )
-        return boto3.client(service, region_name=self._region, config=config)
+        return aws_client(service, region=self._region, timeout_seconds=self._timeout)
 
 
 class RotatingSecret:

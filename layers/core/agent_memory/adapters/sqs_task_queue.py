@@ -11,10 +11,9 @@ since SQS cannot replace a message already sent.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from agent_memory.domain.errors import DependencyUnavailableError
+from agent_memory.adapters._aws import LazyAwsClient, call_aws
 from agent_memory.domain.tasks import AnyTask, encode_task
 
 MAX_DELAY_SECONDS = 900
@@ -39,11 +38,9 @@ class SqsTaskQueue:
         client: Any = None,
     ) -> None:
         self.queue_url = queue_url
-        self._region = region
-        self._endpoint_url = endpoint_url
-        self._timeout_seconds = timeout_seconds
-        self._client = client
-        self._lock = threading.Lock()
+        self._sqs = LazyAwsClient(
+            "sqs", region=region, timeout_seconds=timeout_seconds, endpoint_url=endpoint_url, client=client
+        )
 
     def enqueue(self, task: AnyTask, *, delay_seconds: int = 0) -> None:
         body = encode_task(task)
@@ -67,32 +64,7 @@ class SqsTaskQueue:
         self._call("get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
 
     def _call(self, operation: str, **arguments: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return getattr(self._sqs(), operation)(**arguments)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "unknown")
-            raise DependencyUnavailableError("queue", f"SQS {operation} failed: {code}") from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailableError("queue", f"SQS {operation} failed: {type(exc).__name__}") from exc
-
-    def _sqs(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3
-                    from botocore.config import Config
-
-                    config = Config(
-                        connect_timeout=self._timeout_seconds,
-                        read_timeout=self._timeout_seconds,
-                        retries={"mode": "standard", "max_attempts": 2},
-                    )
-                    self._client = boto3.session.Session().client(
-                        "sqs", region_name=self._region, endpoint_url=self._endpoint_url, config=config
-                    )
-        return self._client
+        return call_aws("queue", f"SQS {operation}", lambda: getattr(self._sqs.get(), operation)(**arguments))
 
 
 __all__ = ["SqsTaskQueue"]

@@ -220,26 +220,32 @@ def _check_auth_binding(host: str) -> str | None:
     )
 
 
-def _keys(args: argparse.Namespace) -> int:
-    """`agent-memory keys create|list|revoke` against the store the settings select (SQLite or DynamoDB)."""
+def _with_container(run: Any) -> int:
+    """`run(container)` over the stores the settings select, closed after; a bad configuration or a
+    refused operation is one line on stderr and exit status 1."""
     from pydantic import ValidationError
 
     from agent_memory.domain.errors import AgentMemoryError
 
     try:
         from agent_memory.bootstrap import get_container
-        from agent_memory.services.auth import ApiKeyService
 
         container = get_container()
-        keys = ApiKeyService(container.api_key_store)
         try:
-            return int(args.keys_run(keys, args))
+            return int(run(container))
         finally:
             container.close()
     except ValidationError as exc:
         return _fail(f"invalid configuration: {exc}")
     except AgentMemoryError as exc:
         return _fail(exc.detail)
+
+
+def _keys(args: argparse.Namespace) -> int:
+    """`agent-memory keys create|list|revoke` against the store the settings select (SQLite or DynamoDB)."""
+    from agent_memory.services.auth import ApiKeyService
+
+    return _with_container(lambda container: args.keys_run(ApiKeyService(container.api_key_store), args))
 
 
 def _keys_create(keys: Any, args: argparse.Namespace) -> int:
@@ -349,22 +355,7 @@ def _cleanup(args: argparse.Namespace) -> int:
 def _users(args: argparse.Namespace) -> int:
     """`agent-memory users export|delete`: one user's data in one tenant, over the stores the settings select
     (the service behind `GET /v1/users/{id}/export` and `DELETE /v1/users/{id}`)."""
-    from pydantic import ValidationError
-
-    from agent_memory.domain.errors import AgentMemoryError
-
-    try:
-        from agent_memory.bootstrap import get_container
-
-        container = get_container()
-        try:
-            return int(args.users_run(container.user_data_service, args))
-        finally:
-            container.close()
-    except ValidationError as exc:
-        return _fail(f"invalid configuration: {exc}")
-    except AgentMemoryError as exc:
-        return _fail(exc.detail)
+    return _with_container(lambda container: args.users_run(container.user_data_service, args))
 
 
 def _users_export(service: Any, args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from agent_memory.domain.validation import ScopeValue
 from agent_memory.http.deps import ADMIN, ContainerDep, RunDep, TenantDep
 from agent_memory.http.errors import error_responses
 from agent_memory.http.json_body import StrictJsonRoute
+from agent_memory.http.routers.summary_views import TaskResponse
 from agent_memory.services.user_data import UserDataService
 
 router = APIRouter(tags=["user data"], route_class=StrictJsonRoute, dependencies=ADMIN,
@@ -44,17 +45,8 @@ class ExportCounts(DomainModel):
     summary_view_results: int
 
 
-class ExportedTask(DomainModel):
-    """A session's extraction task record, as `GET /v1/tasks/{id}` reports it."""
-
-    id: str
-    type: str
-    status: str
-    view_id: str | None
-    created_at: UtcDatetime
-    started_at: UtcDatetime | None
-    completed_at: UtcDatetime | None
-    error_message: str | None
+# A session's extraction task record, as `GET /v1/tasks/{id}` reports it.
+ExportedTask = TaskResponse
 
 
 class UserExport(DomainModel):

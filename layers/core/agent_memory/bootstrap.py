@@ -496,13 +496,15 @@ class Container:
         }
 
     def backend_probes(self) -> dict[str, Callable[[], object]]:
-        """One cheap call per configured backend, for the deep health check."""
-        probes: dict[str, Callable[[], object]] = {"working_memory": self.working_memory_store.ping}
+        """One cheap call per configured backend, for the deep health check. Each probe builds its adapter
+        itself: building may already connect (REDIS_CLUSTER=auto asks the server), and a backend that cannot
+        be built is that backend's failed check, not the whole check's 503."""
+        probes: dict[str, Callable[[], object]] = {"working_memory": lambda: self.working_memory_store.ping()}
         if self.settings.long_term_memory:
             probes["long_term_memory"] = lambda: self.long_term_store.ensure_ready(self.embedder.dimensions)
             probes["embedder"] = lambda: self.embedder.embed_query("health check")
         if self.settings.background_tasks_enabled:
-            probes["task_queue"] = self.task_queue.ping
+            probes["task_queue"] = lambda: self.task_queue.ping()
         return probes
 
     def built(self, name: str) -> Any:

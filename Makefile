@@ -40,9 +40,12 @@ redis-server:
 	  exit 1; \
 	fi
 
+# The suites run on TEST_WORKERS pytest-xdist processes (2: CI's cores). Each worker starts its own Redis,
+# OpenSearch node (~1 GB heap) and servers on free ports, so more workers need that much more memory.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(TOOLS_STAMP) redis-server  ## lint, then unit, contract and integration suites (starts its own redis-server)
 	$(BIN)/ruff check layers functions tests bench
-	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(BIN)/python -m pytest -q
+	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 # A real OpenSearch 2.19 + k-NN on 127.0.0.1:$(OPENSEARCH_PORT) (Java 17 and Maven; built on first use).
 # `OPENSEARCH_URL=http://127.0.0.1:9200 make run` then keeps long-term memory in it.

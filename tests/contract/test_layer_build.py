@@ -28,7 +28,7 @@ def _python312() -> str:
     except SystemExit as exc:
         if os.environ.get("CI"):
             raise AssertionError(f"CI must have Python 3.12 to build the layer: {exc}") from None
-        pytest.skip(f"no Python 3.12 on this machine: {exc}")
+        pytest.skip(reason=f"no Python 3.12 on this machine (CI fails here instead): {exc}")
 
 
 def _build(out: Path, arch: str) -> Path:

@@ -18,7 +18,7 @@ from agent_memory_client import MemoryAPIClient, MemoryClientConfig
 from agent_memory_client.exceptions import MemoryClientError
 
 from tests.fixtures.redis_process import free_port
-from tests.fixtures.serve_process import AGENT_MEMORY, ServeDidNotStart, wait_until_healthy
+from tests.fixtures.serve_process import AGENT_MEMORY, served
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 KEY = re.compile(r"^am_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$")
@@ -51,25 +51,8 @@ def create_key(data_dir: Path, *args: str) -> tuple[str, str]:
 
 @contextmanager
 def serving(data_dir: Path, *extra: str, **env: str) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(AGENT_MEMORY), "serve", "--port", str(port), "--data-dir", str(data_dir), *extra],
-        env=environment(AUTH_MODE="api_key", **env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_until_healthy(base, process)
-        except ServeDidNotStart as exc:
-            pytest.fail(str(exc))
+    with served(["--data-dir", str(data_dir), *extra], environment(AUTH_MODE="api_key", **env)) as (base, _):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -23,8 +23,7 @@ from fastapi.testclient import TestClient
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.fixtures.redis_process import free_port
-from tests.fixtures.serve_process import AGENT_MEMORY, ServeDidNotStart, wait_until_healthy
+from tests.fixtures.serve_process import AGENT_MEMORY, served
 from tests.integration.mcp_session import call, drive_every_tool, error_of, readme_mcp_configs
 
 TOOLS_LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
@@ -53,23 +52,8 @@ def create_key(env: dict[str, str], tenant: str, *scopes: str) -> str:
 
 @contextmanager
 def serving(env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen([str(AGENT_MEMORY), "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_until_healthy(base, process)
-        except ServeDidNotStart as exc:
-            pytest.fail(str(exc))
+    with served([], env) as (base, _):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @asynccontextmanager

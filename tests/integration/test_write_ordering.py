@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from agent_memory.adapters.fake_embedder import FakeEmbedder
@@ -135,3 +138,42 @@ def test_a_put_with_long_term_memory_down_stores_the_session_and_defers(tmp_path
         assert response.json()["memories"][0]["persisted_at"] is None
         stored = client.get("/v1/working-memory/s1").json()
         assert [m["content"] for m in stored["messages"]] == ["I moved to Lyon"]
+
+
+@pytest.mark.redis
+def test_a_put_while_redis_is_too_slow_is_a_503_and_all_or_nothing(tmp_path: Path, redis_url: str) -> None:
+    # Given a stored session, and a server whose store gives Redis 0.2 s per call
+    store = RedisWorkingMemoryStore.from_url(redis_url, timeout_seconds=0.2)
+    with _client(tmp_path, store) as client:
+        before = client.put("/v1/working-memory/s1", json={"messages": [{"role": "user", "content": "first"}]})
+        assert before.status_code == 200, before.text
+
+        # When Redis stalls for two seconds (DEBUG SLEEP on another connection) while a PUT replaces the session
+        blocker = threading.Thread(target=lambda: redis.Redis.from_url(redis_url).execute_command("DEBUG", "SLEEP", 2))
+        blocker.start()
+        _wait_until_stalled(redis_url)
+        response = client.put("/v1/working-memory/s1", json=PUT_BODY)
+        blocker.join()
+
+        # Then the caller gets a 503 with a retry hint, and the session is the old one or the new one whole
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "1"
+        stored = client.get("/v1/working-memory/s1").json()
+        assert [m["content"] for m in stored["messages"]] in (["first"], ["I moved to Lyon"])
+        # And no promoted memory outlives a session write that did not happen
+        if [m["content"] for m in stored["messages"]] == ["first"]:
+            assert client.get("/v1/long-term-memory/new-fact").status_code == 404
+    store.close()
+
+
+def _wait_until_stalled(redis_url: str) -> None:
+    """Return once the server no longer answers a ping within 50 ms (the DEBUG SLEEP has begun)."""
+    probe = redis.Redis.from_url(redis_url, socket_timeout=0.05)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            probe.ping()
+        except redis.exceptions.TimeoutError:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the Redis server never stalled")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         LanguageModel,
         LongTermStore,
         RateLimiter,
+        SessionReader,
         TaskQueue,
         WorkingMemoryStore,
     )
@@ -145,6 +146,23 @@ class Container:
 
         s.data_dir.mkdir(parents=True, exist_ok=True)
         return SqliteWorkingMemoryStore(s.data_dir / "working_memory.sqlite3")
+
+    def session_reader(self) -> SessionReader | None:
+        """A new event-loop reader of working memory for the caller's loop (a server's lifespan opens one
+        and closes it), or None where reads stay on the blocking store: SQLite, a store passed in, or a
+        Redis AUTH token from a secret (the async client takes credentials from the URL only)."""
+        s = self.settings
+        if not s.redis_url or s.redis_auth_token_secret:
+            return None
+        from agent_memory.adapters._redis import async_redis_client
+        from agent_memory.adapters.redis_working_memory import RedisSessionReader, RedisWorkingMemoryStore
+
+        if type(self.working_memory_store) is not RedisWorkingMemoryStore:  # a store passed in: read through it
+            return None
+
+        cluster = hasattr(self._redis_client, "get_node_from_key")  # what REDIS_CLUSTER resolved to
+        client = async_redis_client(s.redis_url, timeout_seconds=s.redis_timeout_seconds, cluster=cluster)
+        return RedisSessionReader(client, key_prefix=s.redis_key_prefix)
 
     @cached_property
     def embedder(self) -> Embedder:

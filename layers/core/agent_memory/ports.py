@@ -1,8 +1,10 @@
 """Ports: what the services need from the outside world, named by role.
 
-Every port is synchronous. Request handlers run in FastAPI's thread pool and in Lambda one invocation
-uses one thread, so blocking clients with short timeouts are both simpler and safer than async clients
-bound to an event loop that Lambda may freeze. Adapters raise only `agent_memory.domain.errors`.
+Every port but one is synchronous. Blocking calls run on a server's worker threads and inline under
+Lambda (http/blocking.py), so blocking clients with short timeouts are both simpler and safer than async
+clients bound to an event loop that Lambda may freeze. The exception is `SessionReader`, the one read on
+the hot path (a working-memory GET), which a server does on its event loop: the hop to a worker thread
+cost more CPU than the rest of the request. Adapters raise only `agent_memory.domain.errors`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from agent_memory.domain.models import (
     MemoryMessage,
     MemoryRecord,
     MemoryRecordResult,
+    SessionJson,
     SessionKey,
     SessionPage,
     WorkingMemory,
@@ -105,6 +108,17 @@ class WorkingMemoryStore(Protocol):
         what a user export or deletion pages through (services/user_data.py)."""
 
     def ping(self) -> None: ...
+
+
+class SessionReader(Protocol):
+    """A working-memory store's `get` as a coroutine, for a server's event loop (the Redis store has one;
+    `Container.session_reader`). Bound to the loop it is first used on; `aclose` it there."""
+
+    async def get(self, key: SessionKey, *, as_json: bool = False) -> WorkingMemory | SessionJson | None:
+        """The session stored at exactly `key`, or None; DependencyUnavailableError when the store is down.
+        `as_json`: as its stored JSON (`SessionJson`) where the store has it in this version's format."""
+
+    async def aclose(self) -> None: ...
 
 
 @runtime_checkable

@@ -41,7 +41,7 @@ def _loader() -> type:
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
         else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+            value = loader.construct_mapping(node, deep=True)
         return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
 
     CfnLoader.add_multi_constructor("!", tagged)

@@ -67,6 +67,31 @@ def redis_client(
     return client
 
 
+def async_redis_client(url: str, *, timeout_seconds: float = 1.0, cluster: bool = False) -> Any:
+    """A `redis.asyncio` client with the same timeouts, retry and health checks as `redis_client`, for
+    reads on an event loop (`RedisSessionReader`). Nothing is contacted here. Its connections belong to
+    the event loop that first uses them: build one per loop and `aclose()` it on that loop.
+
+    Credentials come from the URL only: a REDIS_AUTH_TOKEN_SECRET deployment (Lambda, which runs no
+    event-loop reads) has no async client (the container then keeps the read on a worker thread).
+    """
+    from redis.asyncio import Redis as AsyncRedis
+    from redis.asyncio.retry import Retry as AsyncRetry
+
+    options: dict[str, Any] = {
+        "socket_timeout": timeout_seconds,
+        "socket_connect_timeout": timeout_seconds,
+        "health_check_interval": 30,
+        "decode_responses": True,
+        "retry": AsyncRetry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+    }
+    if cluster:
+        from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+
+        return AsyncRedisCluster.from_url(_cluster_url(url), **options)
+    return AsyncRedis.from_url(url, **options)
+
+
 def is_cluster(client: redis.Redis) -> bool:
     """Whether the server runs in cluster mode (`cluster_enabled:1` in `INFO cluster`)."""
     return bool(client.info("cluster").get("cluster_enabled"))
@@ -79,11 +104,7 @@ def _retry() -> Retry:
 def _cluster_client(url: str, options: dict[str, Any]) -> RedisCluster:
     from redis.cluster import RedisCluster
 
-    parts = urlsplit(url)
-    if parts.path.strip("/") not in ("", "0"):
-        raise ValueError(f"a Redis Cluster has only database 0; REDIS_URL names {parts.path.strip('/')}")
-    # A cluster has no SELECT: drop the database from the URL rather than fail on `/0`.
-    url = parts._replace(path="").geturl()
+    url = _cluster_url(url)
 
     class _Cluster(RedisCluster):
         def on_connect(self, connection: Any) -> None:
@@ -98,6 +119,14 @@ def _cluster_client(url: str, options: dict[str, Any]) -> RedisCluster:
     # The retry is the cluster client's own (it may not be given to the nodes' clients); MOVED and ASK
     # redirections after a resharding are followed on top of it.
     return _Cluster.from_url(url, retry=_retry(), **options)
+
+
+def _cluster_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.path.strip("/") not in ("", "0"):
+        raise ValueError(f"a Redis Cluster has only database 0; REDIS_URL names {parts.path.strip('/')}")
+    # A cluster has no SELECT: drop the database from the URL rather than fail on `/0`.
+    return parts._replace(path="").geturl()
 
 
 class SecretCredentialProvider(CredentialProvider):

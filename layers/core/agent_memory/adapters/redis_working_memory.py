@@ -44,6 +44,7 @@ from agent_memory.domain.errors import ConflictError, DependencyUnavailableError
 from agent_memory.domain.models import (
     MemoryMessage,
     MemoryRecord,
+    SessionJson,
     SessionKey,
     SessionPage,
     WorkingMemory,
@@ -54,6 +55,11 @@ from agent_memory.domain.models import (
 
 # How long an append's operation id is remembered; longer than any client retry can take.
 _APPEND_OPERATION_MS = 300_000
+# Written beside a document that `model_dump_json` wrote (a PUT, a new session's first append), so that a GET
+# showing the session unchanged may answer the stored JSON as it is (`RedisSessionReader`); a prime, which
+# rewrites the document with the json module, removes it. Bump it whenever WorkingMemory or a model inside it
+# changes what its JSON holds: documents written before then are decoded (tests/unit/test_session_json.py).
+WIRE_VERSION = "1"
 # Fields kept outside the JSON document because scripts read or set them.
 _META_FIELDS = {"messages", "ttl_seconds", "updated_at", "message_limit", "primed_memory_ids"}
 # How often a prime retries when a write to the session lands between its read and its write.
@@ -122,7 +128,7 @@ if limit == '' then limit = redis.call('HGET', KEYS[1], 'limit') or '' end
 if primed == '' then primed = redis.call('HGET', KEYS[1], 'primed') or '' end
 -- Nothing below can fail: every key has the right type and the expiry is a valid integer.
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ttl', ARGV[3], 'updated_at', ARGV[4])
+redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ttl', ARGV[3], 'updated_at', ARGV[4], 'wire', '@WIRE@')
 if limit ~= '' then redis.call('HSET', KEYS[1], 'limit', limit) end
 if primed ~= '' then redis.call('HSET', KEYS[1], 'primed', primed) end
 rpush_from(7)
@@ -150,7 +156,7 @@ local expiry = expiry_of(now, ttl)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[7]))
 if not redis.call('ZSCORE', KEYS[3], ARGV[6]) then
   if not exists then
-    redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ttl', ttl)
+    redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ttl', ttl, 'wire', '@WIRE@')
     if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'limit', ARGV[8]) end
   end
   redis.call('HSET', KEYS[1], 'updated_at', ARGV[4])
@@ -220,6 +226,7 @@ if not doc then return 0 end
 local primed = redis.call('HGET', KEYS[1], 'primed') or ''
 if redis.sha1hex(doc .. '\\0' .. primed) ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'primed', ARGV[3])
+redis.call('HDEL', KEYS[1], 'wire')
 return 1
 """
 
@@ -267,6 +274,16 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], now, now + tonumber(ARGV[1]), 'WITHS
 _SWEEP_BATCH = 500
 
 
+@contextmanager
+def _redis_errors(operation: str) -> Iterator[None]:
+    """A Redis or socket error as DependencyUnavailableError (a 503 naming Redis and the operation)."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        detail = f"{operation} failed: {type(exc).__name__}: {exc}"
+        raise DependencyUnavailableError("redis", detail[:300]) from exc
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -283,8 +300,8 @@ class RedisWorkingMemoryStore:
     def __init__(self, client: RedisClient, *, key_prefix: str = keys.DEFAULT_PREFIX) -> None:
         self._client = client
         self._prefix = keys.check_prefix(key_prefix)
-        self._put = client.register_script(_PUT)
-        self._append = client.register_script(_APPEND)
+        self._put = client.register_script(_PUT.replace("@WIRE@", WIRE_VERSION))
+        self._append = client.register_script(_APPEND.replace("@WIRE@", WIRE_VERSION))
         self._delete = client.register_script(_DELETE)
         self._page = client.register_script(_PAGE)
         self._get = client.register_script(_GET)
@@ -518,13 +535,55 @@ class RedisWorkingMemoryStore:
         parts.append("}")
         return WorkingMemory.model_validate_json("".join(parts))
 
-    @contextmanager
-    def _errors(self, operation: str) -> Iterator[None]:
-        try:
-            yield
-        except (RedisError, OSError) as exc:
-            detail = f"{operation} failed: {type(exc).__name__}: {exc}"
-            raise DependencyUnavailableError("redis", detail[:300]) from exc
+    _errors = staticmethod(_redis_errors)
+
+
+class RedisSessionReader:
+    """`SessionReader` on Redis: the working-memory GET's read on the event loop, with no worker thread.
+
+    The same script and decoding as `RedisWorkingMemoryStore.get` (one round trip, one pydantic-core
+    validation), on a `redis.asyncio` client (`_redis.async_redis_client`: the same timeouts and retry),
+    pipelined automatically with the reads of concurrent requests on a standalone server
+    (`redis_autopipeline`; a cluster client sends each read by itself). Its connections belong to the
+    event loop that opened them, so a server builds one reader per loop (the app's lifespan) and closes
+    it there. Writes stay on the store: they are rarer and run longer scripts.
+    """
+
+    def __init__(self, client: Any, *, key_prefix: str = keys.DEFAULT_PREFIX) -> None:
+        from agent_memory.adapters.redis_autopipeline import ScriptPipeline
+
+        self._client = client
+        self._prefix = keys.check_prefix(key_prefix)
+        if hasattr(client, "get_node_from_key"):  # a cluster: reads of different slots go to different nodes
+            script = client.register_script(_GET)
+            self._read = lambda session_keys: script(keys=session_keys)
+        else:
+            self._read = ScriptPipeline(client, _GET).call
+
+    async def get(self, key: SessionKey, *, as_json: bool = False) -> WorkingMemory | SessionJson | None:
+        """The session at exactly `key`, or None. `as_json`: as its stored JSON when a PUT or an append wrote
+        it in this version's format (`WIRE_VERSION`), else decoded."""
+        session_keys = [keys.session_meta_key(self._prefix, key), keys.session_messages_key(self._prefix, key)]
+        with _redis_errors("get"):
+            meta, messages = await self._read(session_keys)
+        fields = dict(zip(meta[::2], meta[1::2], strict=True))
+        if as_json and fields.get("wire") == WIRE_VERSION:
+            return _session_json(fields, messages)
+        return RedisWorkingMemoryStore._decode(fields, messages)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _session_json(fields: Mapping[str, str], messages: Sequence[str]) -> SessionJson:
+    """The stored pieces joined as WorkingMemory's JSON less SESSION_SETTINGS, as `model_dump_json` would
+    write it (the document holds every other field; `updated_at` was written by `format_datetime`)."""
+    document = fields["doc"]
+    parts = [document[:-1], "," if document.strip() != "{}" else ""]
+    parts += ['"messages":[', ",".join(messages), "]"]
+    parts += [',"ttl_seconds":', fields.get("ttl") or "null"]
+    parts += [',"updated_at":', json.dumps(fields["updated_at"]), "}"]
+    return SessionJson("".join(parts))
 
 
 def _ttl_arg(ttl_seconds: int | None) -> str:
@@ -536,4 +595,4 @@ def _ttl_arg(ttl_seconds: int | None) -> str:
     return "" if ttl_seconds is None else str(ttl_seconds)
 
 
-__all__ = ["RedisWorkingMemoryStore"]
+__all__ = ["RedisSessionReader", "RedisWorkingMemoryStore"]

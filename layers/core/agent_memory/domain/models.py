@@ -213,6 +213,12 @@ class WorkingMemory(DomainModel):
 SESSION_SETTINGS = frozenset({"message_limit", "primed_memory_ids"})
 
 
+class SessionJson(str):
+    """A WorkingMemory's JSON object as its store holds it, written by pydantic (`model_dump_json`) without
+    SESSION_SETTINGS: what a GET that shows the session unchanged answers as it is, with no decoding and
+    re-encoding (`SessionReader.get(as_json=True)`). Keys may come in another order than the model's."""
+
+
 class SessionKey(DomainModel):
     """Where a working-memory session lives: tenant → namespace → user → session.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,12 +10,15 @@ from fastapi import FastAPI
 
 from agent_memory import __version__
 from agent_memory.bootstrap import Container, get_container
+from agent_memory.domain.errors import DependencyUnavailableError
 from agent_memory.http.blocking import BlockingRunner
 from agent_memory.http.body_limit import BodySizeLimit
 from agent_memory.http.errors import install_error_handlers
 from agent_memory.http.on_demand import IncludeRoutersOnDemand, RoutersOnDemand, RouterSpec
 from agent_memory.http.security import install_security
 from agent_memory.services.task_worker import BackgroundWorker
+
+logger = logging.getLogger(__name__)
 
 # Every router in the order the app includes it, with the path prefixes of its routes ("/" = the root
 # alone). The Lambda handler's app includes each on the first request under its prefixes
@@ -48,6 +52,9 @@ def create_app(
     )
     app.state.container = container or get_container()
     app.state.runner = BlockingRunner(inline=inline_blocking_calls)
+    app.state.session_reader = None
+    if not inline_blocking_calls:  # a server: the working-memory GET reads on the event loop while served
+        app.router.lifespan_context = _session_reader
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit_bytes=app.state.container.settings.max_request_bytes)
     routers = RoutersOnDemand(app, ROUTERS)
@@ -59,6 +66,27 @@ def create_app(
     install_security(app, settings.auth_mode, rate_limited=settings.rate_limit is not None)
     routers.complete_openapi()
     return app
+
+
+@asynccontextmanager
+async def _session_reader(app: FastAPI) -> AsyncIterator[None]:
+    """While the app is served, `app.state.session_reader` reads working memory on the server's event loop
+    (`Container.session_reader`: Redis), so a GET needs no worker thread. Without a lifespan (Lambda, a
+    TestClient outside `with`), or when Redis cannot be asked at start-up whether it is a cluster, reads
+    stay on the blocking store through the runner: slower, the same answers."""
+    container: Container = app.state.container
+    try:
+        reader = container.session_reader()
+    except DependencyUnavailableError as exc:
+        logger.warning("working-memory reads use worker threads: %s", exc.detail)
+        reader = None
+    app.state.session_reader = reader
+    try:
+        yield
+    finally:
+        app.state.session_reader = None
+        if reader is not None:
+            await reader.aclose()
 
 
 def create_served_app() -> FastAPI:
@@ -80,5 +108,12 @@ def create_served_app() -> FastAPI:
         container.close()
 
     app = create_app(container)
-    app.router.lifespan_context = lifespan
+    reading = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def served(app: FastAPI) -> AsyncIterator[None]:
+        async with reading(app), lifespan(app):
+            yield
+
+    app.router.lifespan_context = served
     return app

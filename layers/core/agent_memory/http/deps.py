@@ -17,6 +17,7 @@ from agent_memory.bootstrap import Container
 from agent_memory.domain.auth import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE, Principal
 from agent_memory.http.blocking import BlockingRunner
 from agent_memory.http.rate_limit import enforce_rate_limit
+from agent_memory.ports import SessionReader
 from agent_memory.services.auth import TENANT_HEADER, Authenticator, require
 from agent_memory.services.long_term import LongTermService
 from agent_memory.services.working_memory import WorkingMemoryService
@@ -117,6 +118,7 @@ class WorkingMemoryCall:
     service: WorkingMemoryService
     tenant: str
     run: BlockingRunner
+    reader: SessionReader | None  # a server's event-loop reader (http/app.py), for the GET
 
 
 async def get_working_memory_call(container: ContainerDep, request: Request) -> WorkingMemoryCall:
@@ -124,8 +126,12 @@ async def get_working_memory_call(container: ContainerDep, request: Request) -> 
     PUT and DELETE memory:write."""
     principal = await get_principal(request)
     require(principal, SCOPE_READ if request.method in _READ_METHODS else SCOPE_WRITE)
+    state = request.app.state
     return WorkingMemoryCall(
-        service=container.working_memory_service, tenant=principal.tenant, run=request.app.state.runner
+        service=container.working_memory_service,
+        tenant=principal.tenant,
+        run=state.runner,
+        reader=state.session_reader,
     )
 
 

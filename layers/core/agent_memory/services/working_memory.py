@@ -9,10 +9,10 @@ The tenant always comes from the caller's identity, so resolution never crosses 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent_memory.domain.errors import (
     DependencyUnavailableError,
@@ -21,7 +21,14 @@ from agent_memory.domain.errors import (
     PayloadTooLargeError,
     UnprocessableError,
 )
-from agent_memory.domain.models import MemoryMessage, SessionKey, SessionPage, WorkingMemory, utcnow
+from agent_memory.domain.models import (
+    MemoryMessage,
+    SessionJson,
+    SessionKey,
+    SessionPage,
+    WorkingMemory,
+    utcnow,
+)
 from agent_memory.services.summarization import SummarizationStatus, summarize_if_needed
 from agent_memory.services.tokens import (
     context_percentages,
@@ -31,7 +38,10 @@ from agent_memory.services.tokens import (
 )
 
 if TYPE_CHECKING:
-    from agent_memory.ports import LanguageModel, WorkingMemoryStore
+    from agent_memory.ports import LanguageModel, SessionReader, WorkingMemoryStore
+
+# How a handler runs a blocking call (http/blocking.BlockingRunner is one): `await run(fn, *args, **kwargs)`.
+BlockingCall = Callable[..., Awaitable[Any]]
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +150,68 @@ class WorkingMemoryService:
         recent_messages_limit: int | None = None,
     ) -> WorkingMemoryView:
         memory = self._find(tenant, session_id, namespace, user_id)
+        return self._shown(
+            memory,
+            model_name=model_name,
+            context_window_max=context_window_max,
+            recent_messages_limit=recent_messages_limit,
+        )
+
+    async def get_async(
+        self,
+        tenant: str,
+        session_id: str,
+        *,
+        reader: SessionReader | None,
+        run: BlockingCall,
+        namespace: str | None = None,
+        user_id: str | None = None,
+        model_name: str | None = None,
+        context_window_max: int | None = None,
+        recent_messages_limit: int | None = None,
+    ) -> WorkingMemoryView | SessionJson:
+        """`get` for a request handler: the exact-key read on the event loop through `reader` when there is
+        one (a server on Redis), else all of `get` through `run` (a worker thread, or inline under Lambda).
+        A miss at the exact key falls back to `get` through `run`, which resolves the id (AMS #235).
+
+        A request that asks for the session unchanged (no window, no message limit) may get it as the
+        stored JSON (`SessionJson`, no percentages): the reader then skips decoding what the response
+        would encode again."""
+        if reader is not None:
+            key = SessionKey(tenant=tenant, session_id=session_id, namespace=namespace, user_id=user_id)
+            unchanged = not recent_messages_limit or recent_messages_limit < 1
+            unchanged = unchanged and self._requested_window(model_name, context_window_max) is None
+            memory = await reader.get(key, as_json=unchanged)
+            if isinstance(memory, SessionJson):
+                return memory
+            if memory is not None:
+                return self._shown(
+                    memory,
+                    model_name=model_name,
+                    context_window_max=context_window_max,
+                    recent_messages_limit=recent_messages_limit,
+                )
+        view: WorkingMemoryView = await run(
+            self.get,
+            tenant,
+            session_id,
+            namespace=namespace,
+            user_id=user_id,
+            model_name=model_name,
+            context_window_max=context_window_max,
+            recent_messages_limit=recent_messages_limit,
+        )
+        return view
+
+    def _shown(
+        self,
+        memory: WorkingMemory,
+        *,
+        model_name: str | None,
+        context_window_max: int | None,
+        recent_messages_limit: int | None,
+    ) -> WorkingMemoryView:
+        """A stored session as a GET shows it: the newest messages, truncated to the window, with percentages."""
         messages = memory.messages
         if recent_messages_limit is not None and recent_messages_limit > 0:
             messages = sorted(messages, key=lambda m: m.created_at)[-recent_messages_limit:]

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Query, Response
-from pydantic import TypeAdapter
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.routing import APIRoute
+from pydantic import TypeAdapter, ValidationError
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from agent_memory.domain.models import SESSION_SETTINGS
+from agent_memory.domain.auth import SCOPE_READ
+from agent_memory.domain.models import SESSION_SETTINGS, SessionJson
 from agent_memory.domain.validation import INT64_MAX
-from agent_memory.http.deps import WorkingMemoryCallDep
+from agent_memory.http.deps import WorkingMemoryCallDep, get_principal
 from agent_memory.http.errors import error_responses
-from agent_memory.http.json_body import StrictJsonRoute
+from agent_memory.http.json_body import _CONTROL, StrictJsonRoute
 from agent_memory.http.schemas import (
     AckResponse,
     GetWorkingMemoryQuery,
@@ -20,8 +25,9 @@ from agent_memory.http.schemas import (
     UpdateWorkingMemory,
     WorkingMemoryResponse,
 )
+from agent_memory.services.auth import require
 from agent_memory.services.summarization import SummarizationStatus
-from agent_memory.services.working_memory import WorkingMemoryView
+from agent_memory.services.working_memory import WorkingMemoryService, WorkingMemoryView
 
 router = APIRouter(tags=["working memory"], route_class=StrictJsonRoute, responses=error_responses(503))
 
@@ -32,18 +38,25 @@ WindowMax = Annotated[int | None, Query(ge=1, description="Context window in tok
 
 _PERCENTAGES = TypeAdapter(dict[str, float | None])
 _SESSION_SETTINGS = set(SESSION_SETTINGS)
+_SESSION_ID = TypeAdapter(SessionIdPath)
+_GET_QUERY_FIELDS = frozenset(GetWorkingMemoryQuery.model_fields)
+_NO_QUERY = GetWorkingMemoryQuery().model_dump()
+_NO_PERCENTAGES = b',"context_percentage_total_used":null,"context_percentage_until_summarization":null}'
 
 SUMMARIZATION_HEADER = "X-Agent-Memory-Summarization"
 PROMOTION_HEADER = "X-Agent-Memory-Promotion"
 EXTRACTION_HEADER = "X-Agent-Memory-Extraction"
 
 
-def _response(view: WorkingMemoryView, headers: dict[str, str] | None = None) -> Response:
+def _response(view: WorkingMemoryView | SessionJson, headers: dict[str, str] | None = None) -> Response:
     # The hot path: the memory was validated on the way in, so serialise it once, without FastAPI
     # validating it again against the response model.
     # WorkingMemoryResponse is the memory plus the two percentages: those are spliced onto the
     # memory's own JSON (pydantic-core) rather than copying it into a second model.
     # The session API's settings (message limit, primed ids) are not part of the AMS wire format.
+    if isinstance(view, SessionJson):  # the session as stored, which a GET without a window shows unchanged
+        body = b"".join((view[:-1].encode(), _NO_PERCENTAGES))
+        return Response(body, media_type="application/json", headers=headers)
     body = view.memory.__pydantic_serializer__.to_json(view.memory, exclude=_SESSION_SETTINGS)
     extra = _PERCENTAGES.dump_json(
         {
@@ -73,8 +86,73 @@ async def list_sessions(
 async def get_working_memory(
     session_id: SessionIdPath, call: WorkingMemoryCallDep, query: Annotated[GetWorkingMemoryQuery, Query()]
 ) -> Response:
-    view = await call.run(call.service.get, call.tenant, session_id, **query.model_dump())
+    view = await call.service.get_async(
+        call.tenant, session_id, reader=call.reader, run=call.run, **query.model_dump()
+    )
     return _response(view)
+
+
+class WorkingMemoryGet:
+    """The working-memory GET without FastAPI's per-request machinery: the hot path of the service.
+
+    FastAPI resolves a route's dependencies and parameters generically on every request, which costs
+    more CPU than the GET's own work (issue 7). This ASGI endpoint sits ahead of the documented route
+    above and serves the requests it can take whole: a valid session id and a query of known
+    parameters, each given once, that validate as `GetWorkingMemoryQuery`. It checks them with the same
+    validators, authenticates with the same `get_principal`, calls the same service and answers with the
+    same `_response`. Everything else (a bad id or query, a repeated or unknown parameter) goes to the
+    documented route, which gives the documented answer, 422s included; errors raised here reach the
+    app's exception handlers as a route's do. So the two cannot disagree on what they both answer.
+    """
+
+    def __init__(self, documented: APIRoute) -> None:
+        self.documented = documented
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        arguments = self.arguments(scope)
+        if arguments is None:
+            await self.documented.handle(scope, receive, send)
+            return
+        session_id, query = arguments
+        request = Request(scope, receive)
+        state = request.app.state
+        principal = require(await get_principal(request), SCOPE_READ)
+        service: WorkingMemoryService = state.container.working_memory_service
+        view = await service.get_async(
+            principal.tenant, session_id, reader=state.session_reader, run=state.runner, **query
+        )
+        await _response(view)(scope, receive, send)
+
+    @staticmethod
+    def arguments(scope: Scope) -> tuple[str, dict[str, Any]] | None:
+        """The session id and the query's values when this endpoint takes the request, else None."""
+        if _CONTROL.search(scope["path"]):
+            return None
+        try:
+            session_id = _SESSION_ID.validate_python(scope["path_params"]["session_id"])
+            raw = scope["query_string"]
+            if not raw:
+                return session_id, _NO_QUERY
+            pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+            given = dict(pairs)
+            if len(given) != len(pairs) or not given.keys() <= _GET_QUERY_FIELDS:
+                return None
+            return session_id, GetWorkingMemoryQuery.model_validate(given).model_dump()
+        except ValidationError:
+            return None
+
+
+def _with_hot_path(router: APIRouter) -> None:
+    """Put `WorkingMemoryGet` ahead of the documented GET route, for the same path and methods."""
+    documented = next(
+        route
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.endpoint is get_working_memory
+    )
+    assert documented.methods
+    hot = Route(documented.path, WorkingMemoryGet(documented), methods=documented.methods, include_in_schema=False)
+    hot.methods = set(documented.methods)  # Starlette adds HEAD to a GET route; the documented one has none
+    router.routes.insert(router.routes.index(documented), hot)
 
 
 @router.put(
@@ -119,3 +197,6 @@ async def delete_working_memory(
 ) -> AckResponse:
     await call.run(call.service.delete, call.tenant, session_id, namespace=namespace, user_id=user_id)
     return AckResponse(status="ok")
+
+
+_with_hot_path(router)

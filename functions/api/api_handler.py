@@ -53,9 +53,9 @@ def prepare_ahead_of_requests() -> None:
     """The first requests' one-off work, for an INIT that no request waits for (see the module doc)."""
     asgi_adapter(routers_on_demand=False)
     import agent_memory.adapters.redis_working_memory  # noqa: F401  (redis-py and hiredis; connects on use)
-    from agent_memory.services.tokens import count_text
+    from agent_memory.services.tokens import prepare_counting
 
-    count_text("warm")  # loads the cl100k tables (~0.2 s), which a GET with model_name needs
+    prepare_counting()  # the cl100k ranks and tiktoken's tables, which a GET with model_name counts with
 
 
 if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") in INIT_AHEAD_OF_REQUESTS:

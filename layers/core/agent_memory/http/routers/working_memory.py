@@ -7,16 +7,17 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from agent_memory.domain.auth import SCOPE_READ
-from agent_memory.domain.models import SESSION_SETTINGS, SessionJson
+from agent_memory.domain.auth import SCOPE_READ, SCOPE_WRITE
+from agent_memory.domain.models import SESSION_SETTINGS, DomainModel, SessionJson
 from agent_memory.domain.validation import INT64_MAX
 from agent_memory.http.deps import WorkingMemoryCallDep, get_principal
 from agent_memory.http.errors import error_responses
-from agent_memory.http.json_body import _CONTROL, StrictJsonRoute
+from agent_memory.http.json_body import _CONTROL, StrictJsonRoute, decode_json
 from agent_memory.http.schemas import (
     AckResponse,
     GetWorkingMemoryQuery,
@@ -39,8 +40,6 @@ WindowMax = Annotated[int | None, Query(ge=1, description="Context window in tok
 _PERCENTAGES = TypeAdapter(dict[str, float | None])
 _SESSION_SETTINGS = set(SESSION_SETTINGS)
 _SESSION_ID = TypeAdapter(SessionIdPath)
-_GET_QUERY_FIELDS = frozenset(GetWorkingMemoryQuery.model_fields)
-_NO_QUERY = GetWorkingMemoryQuery().model_dump()
 _NO_PERCENTAGES = b',"context_percentage_total_used":null,"context_percentage_until_summarization":null}'
 
 SUMMARIZATION_HEADER = "X-Agent-Memory-Summarization"
@@ -126,33 +125,27 @@ class WorkingMemoryGet:
     @staticmethod
     def arguments(scope: Scope) -> tuple[str, dict[str, Any]] | None:
         """The session id and the query's values when this endpoint takes the request, else None."""
-        if _CONTROL.search(scope["path"]):
-            return None
-        try:
-            session_id = _SESSION_ID.validate_python(scope["path_params"]["session_id"])
-            raw = scope["query_string"]
-            if not raw:
-                return session_id, _NO_QUERY
-            pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
-            given = dict(pairs)
-            if len(given) != len(pairs) or not given.keys() <= _GET_QUERY_FIELDS:
-                return None
-            return session_id, GetWorkingMemoryQuery.model_validate(given).model_dump()
-        except ValidationError:
-            return None
+        return _hot_arguments(scope, GetWorkingMemoryQuery)
 
 
-def _with_hot_path(router: APIRouter) -> None:
-    """Put `WorkingMemoryGet` ahead of the documented GET route, for the same path and methods."""
-    documented = next(
-        route
-        for route in router.routes
-        if isinstance(route, APIRoute) and route.endpoint is get_working_memory
-    )
-    assert documented.methods
-    hot = Route(documented.path, WorkingMemoryGet(documented), methods=documented.methods, include_in_schema=False)
-    hot.methods = set(documented.methods)  # Starlette adds HEAD to a GET route; the documented one has none
-    router.routes.insert(router.routes.index(documented), hot)
+def _hot_arguments(scope: Scope, query_model: type[DomainModel]) -> tuple[str, dict[str, Any]] | None:
+    """A hot endpoint's session id and query values, validated as the documented route validates them;
+    None when the request is not one it takes whole (a control character in the path, a bad id, an
+    unknown or repeated parameter, a value that does not validate)."""
+    if _CONTROL.search(scope["path"]):
+        return None
+    try:
+        session_id = _SESSION_ID.validate_python(scope["path_params"]["session_id"])
+        raw = scope["query_string"]
+        if not raw:
+            return session_id, _NO_QUERY[query_model]
+        pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+        given = dict(pairs)
+        if len(given) != len(pairs) or not given.keys() <= query_model.model_fields.keys():
+            return None
+        return session_id, query_model.model_validate(given).model_dump()
+    except ValidationError:
+        return None
 
 
 @router.put(
@@ -178,6 +171,17 @@ async def put_working_memory(
         model_name=model_name,
         context_window_max=context_window_max,
     )
+    return _response(view, _put_headers(view))
+
+
+class PutWorkingMemoryQuery(DomainModel):
+    """The PUT's query as `WorkingMemoryPut` validates it: the documented route's two parameters."""
+
+    model_name: str | None = None
+    context_window_max: int | None = Field(default=None, ge=1)
+
+
+def _put_headers(view: WorkingMemoryView) -> dict[str, str]:
     headers: dict[str, str] = {}
     if view.summarization is not None and view.summarization is not SummarizationStatus.NOT_NEEDED:
         headers[SUMMARIZATION_HEADER] = view.summarization.value
@@ -185,7 +189,81 @@ async def put_working_memory(
         headers[PROMOTION_HEADER] = view.promotion
     if view.extraction is not None:
         headers[EXTRACTION_HEADER] = view.extraction
-    return _response(view, headers)
+    return headers
+
+
+class WorkingMemoryPut:
+    """The working-memory PUT without FastAPI's per-request machinery, as `WorkingMemoryGet` is for the GET.
+
+    It takes a request whole only when its id and query validate as above, its Content-Type is JSON and
+    its body decodes (`decode_json`, the strict rule of every route) and validates as
+    `UpdateWorkingMemory`; it then authenticates and calls the same service as the documented route.
+    Anything else goes to the documented route with the body it read handed on unchanged (or the
+    disconnect that BodySizeLimit signalled), so 413s, 422s and their order against 401s stay the
+    documented route's. It never hands over after authenticating, so a request costs one rate-limit token.
+    """
+
+    def __init__(self, documented: APIRoute) -> None:
+        self.documented = documented
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        arguments = _hot_arguments(scope, PutWorkingMemoryQuery)
+        if arguments is None or not _is_json(scope):
+            await self.documented.handle(scope, receive, send)
+            return
+        session_id, query = arguments
+        request = Request(scope, receive)
+        try:
+            raw = await request.body()
+        except ClientDisconnect:  # over MAX_REQUEST_BYTES: the documented route meets the same end
+            await self.documented.handle(scope, _disconnected, send)
+            return
+        try:
+            body = UpdateWorkingMemory.model_validate(decode_json(raw))
+        except ValueError:  # not strict JSON (json.JSONDecodeError) or not a valid body (ValidationError)
+            await self.documented.handle(scope, _replay(raw), send)
+            return
+        state = request.app.state
+        principal = require(await get_principal(request), SCOPE_WRITE)
+        service: WorkingMemoryService = state.container.working_memory_service
+        view = await state.runner(service.put, principal.tenant, body.to_domain(session_id), **query)
+        await _response(view, _put_headers(view))(scope, receive, send)
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            kind = value.split(b";", 1)[0].strip().lower()
+            return kind == b"application/json" or (kind.startswith(b"application/") and kind.endswith(b"+json"))
+    return False  # no Content-Type: whether FastAPI reads it as JSON is its own setting, so it decides
+
+
+async def _disconnected() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _replay(body: bytes) -> Receive:
+    """A `receive` that gives `body` once, as the documented route reads it."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def _with_hot_paths(router: APIRouter) -> None:
+    """Put each hot endpoint ahead of its documented route, for the same path and methods."""
+    for endpoint, hot in ((get_working_memory, WorkingMemoryGet), (put_working_memory, WorkingMemoryPut)):
+        documented = next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is endpoint)
+        assert documented.methods
+        route = Route(documented.path, hot(documented), methods=documented.methods, include_in_schema=False)
+        route.methods = set(documented.methods)  # Starlette adds HEAD to a GET route; the documented one has none
+        router.routes.insert(router.routes.index(documented), route)
 
 
 @router.delete("/v1/working-memory/{session_id}", response_model=AckResponse)
@@ -199,4 +277,9 @@ async def delete_working_memory(
     return AckResponse(status="ok")
 
 
-_with_hot_path(router)
+_with_hot_paths(router)
+
+# Each query model's values when the query is empty (the common case: nothing to validate).
+_NO_QUERY: dict[type[DomainModel], dict[str, Any]] = {
+    model: model().model_dump() for model in (GetWorkingMemoryQuery, PutWorkingMemoryQuery)
+}

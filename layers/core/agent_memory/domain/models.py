@@ -107,13 +107,20 @@ class MemoryStrategyConfig(DomainModel):
     strategy: Literal["discrete", "summary", "preferences", "custom"] = "discrete"
     config: JsonObject = Field(default_factory=dict)
 
+# UtcDatetime without its Python serializer, for the fields of the hot path that only ever hold validated
+# values or `utcnow()` (never set by `model_copy` or `model_construct`): validation leaves every value in
+# UTC, and pydantic-core writes a UTC datetime exactly as `format_datetime` does (`...Z`; a unit test
+# checks it over generated datetimes) at a tenth of the CPU. A session's messages are written twice per
+# PUT (to the store, in the answer): 40 calls for 20 messages.
+NativeUtcDatetime = Annotated[datetime, BeforeValidator(_to_utc), AfterValidator(check_datetime_range)]
+
 
 class MemoryMessage(DomainModel):
     role: str
     content: str
     id: str = Field(default_factory=new_id)
-    created_at: UtcDatetime = Field(default_factory=utcnow)
-    persisted_at: UtcDatetime | None = None
+    created_at: NativeUtcDatetime = Field(default_factory=utcnow)
+    persisted_at: NativeUtcDatetime | None = None
     discrete_memory_extracted: ExtractedFlag = "f"
 
     @field_validator("id", mode="before")

@@ -1,5 +1,6 @@
 """The ApiKeyStore contract, run on the SQLite store and on the DynamoDB store against moto's server over
-real HTTP (boto3 `endpoint_url`), plus what each does when its backend fails."""
+real HTTP (`endpoint_url`), through both of its clients (the standard library's JSON client, chosen when
+the credentials are in the environment, and boto3's), plus what each does when its backend fails."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from agent_memory.adapters._aws import boto3_client
+from agent_memory.adapters._aws_json import AwsJsonClient
 from agent_memory.adapters.dynamodb_api_keys import DynamoDbApiKeyStore
 from agent_memory.adapters.sqlite_api_keys import SqliteApiKeyStore
 from agent_memory.domain.api_keys import ApiKey
@@ -21,12 +24,18 @@ from tests.fixtures.redis_process import free_port
 T0 = datetime(2026, 6, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "dynamodb"])
+@pytest.fixture(params=["sqlite", "dynamodb", "dynamodb-boto3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     if request.param == "sqlite":
         return SqliteApiKeyStore(tmp_path / "api_keys.sqlite3")
     endpoint, table = request.getfixturevalue("dynamodb_table")
-    return DynamoDbApiKeyStore(table, region=REGION, endpoint_url=endpoint, timeout_seconds=2.0)
+    client = None
+    if request.param == "dynamodb-boto3":
+        client = boto3_client("dynamodb", region=REGION, timeout_seconds=2.0, endpoint_url=endpoint)
+    store = DynamoDbApiKeyStore(table, region=REGION, endpoint_url=endpoint, timeout_seconds=2.0, client=client)
+    expected = AwsJsonClient if request.param == "dynamodb" else type(client)
+    assert isinstance(store._dynamodb.get(), expected)
+    return store
 
 
 def key(key_id: str, tenant: str = "acme", **fields: Any) -> ApiKey:

@@ -1,14 +1,17 @@
-"""boto3 clients as every AWS adapter here builds them, and AWS errors as domain errors.
+"""AWS clients as every AWS adapter here builds them, and AWS errors as domain errors.
 
 boto3 is imported when the first client is built, never at import time (cold start). Each client has
 connect and read timeouts and at most one retry, so a slow AWS call fails inside the request's budget.
+DynamoDB, read on every cold start's first request in AUTH_MODE=api_key, gets the standard library's
+JSON client (`_aws_json.py`: no botocore import, no model loading) wherever that behaves as boto3 would.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from agent_memory.domain.errors import DependencyUnavailableError
 
@@ -16,6 +19,28 @@ T = TypeVar("T")
 
 
 def aws_client(
+    service: str, *, region: str, timeout_seconds: float, endpoint_url: str | None = None, max_attempts: int = 2
+) -> Any:
+    """A client for `service` with connect/read timeouts of `timeout_seconds` and `max_attempts`: boto3's,
+    or for DynamoDB with credentials in the environment, `_aws_json.AwsJsonClient` (the same calls)."""
+    from agent_memory.adapters import _aws_json
+
+    credentials = _aws_json.environment_credentials()
+    if (
+        service in _aws_json.JSON_TARGETS
+        and credentials is not None
+        and (endpoint_url or _aws_json.regional_endpoint(service, region))
+    ):
+        return _aws_json.AwsJsonClient(
+            service, region=region, timeout_seconds=timeout_seconds, credentials=credentials,
+            endpoint_url=endpoint_url, max_attempts=max_attempts,
+        )  # fmt: skip
+    return boto3_client(
+        service, region=region, timeout_seconds=timeout_seconds, endpoint_url=endpoint_url, max_attempts=max_attempts
+    )
+
+
+def boto3_client(
     service: str, *, region: str, timeout_seconds: float, endpoint_url: str | None = None, max_attempts: int = 2
 ) -> Any:
     """A boto3 client for `service` with connect/read timeouts of `timeout_seconds` and `max_attempts`."""
@@ -56,23 +81,40 @@ class LazyAwsClient:
 
 
 def error_code(exc: Exception) -> str:
-    """The service's error code of a botocore ClientError ("ConditionalCheckFailedException")."""
+    """The service's error code of a botocore ClientError or an AwsServiceError ("ConditionalCheckFailedException")."""
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", "unknown"))
 
 
 def call_aws(
     dependency: str, label: str, call: Callable[[], T], *, on_client_error: Callable[[str], None] | None = None
 ) -> T:
-    """Run one AWS call; a ClientError or BotoCoreError becomes DependencyUnavailableError(`dependency`,
-    "`label` failed: <code>"). `on_client_error(code)` may raise a more specific domain error first."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    """Run one AWS call; the service's error (botocore's ClientError, AwsServiceError) or no answer
+    (BotoCoreError, AwsTransportError) becomes DependencyUnavailableError(`dependency`, "`label` failed:
+    <code>"). `on_client_error(code)` may raise a more specific domain error first."""
+    from agent_memory.adapters._aws_json import AwsServiceError, AwsTransportError
 
     try:
         return call()
-    except ClientError as exc:
-        code = error_code(exc)
-        if on_client_error is not None:
-            on_client_error(code)
-        raise DependencyUnavailableError(dependency, f"{label} failed: {code}") from exc
-    except BotoCoreError as exc:
-        raise DependencyUnavailableError(dependency, f"{label} failed: {type(exc).__name__}") from exc
+    except AwsServiceError as exc:
+        _client_error(dependency, label, exc, on_client_error)
+    except AwsTransportError as exc:
+        raise DependencyUnavailableError(dependency, f"{label} failed: {exc}") from exc
+    except Exception as exc:
+        if "botocore" not in sys.modules:  # then it cannot be botocore's (and importing botocore costs ~0.1 s)
+            raise
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(exc, ClientError):
+            _client_error(dependency, label, exc, on_client_error)
+        if isinstance(exc, BotoCoreError):
+            raise DependencyUnavailableError(dependency, f"{label} failed: {type(exc).__name__}") from exc
+        raise
+
+
+def _client_error(
+    dependency: str, label: str, exc: Exception, on_client_error: Callable[[str], None] | None
+) -> NoReturn:
+    code = error_code(exc)
+    if on_client_error is not None:
+        on_client_error(code)
+    raise DependencyUnavailableError(dependency, f"{label} failed: {code}") from exc

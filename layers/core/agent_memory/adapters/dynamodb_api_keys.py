@@ -5,9 +5,11 @@ One item per key, partition key `key_id`, so a request's lookup is one strongly 
 serves `keys list --tenant`; listing every tenant is a Scan, for the operator's CLI only. The API
 function needs only GetItem and UpdateItem (last-used, at most hourly per key).
 
-boto3 is imported when the first client is built, never at import time (cold start); one client per
-process, with connect and read timeouts and at most one retry, so a DynamoDB outage costs a request
-about twice `timeout_seconds` before its 503. `endpoint_url` lets moto or LocalStack stand in.
+The client is built on first use, never at import time (cold start): with credentials in the environment
+(Lambda) the standard library's JSON client (`_aws_json.py`, which spares a cold start's key read boto3's
+~0.2 s), else boto3's; one per process, with connect and read timeouts and at most one retry, so a
+DynamoDB outage costs a request about twice `timeout_seconds` before its 503. `endpoint_url` lets moto
+or LocalStack stand in.
 """
 
 from __future__ import annotations

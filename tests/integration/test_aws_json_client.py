@@ -1,0 +1,158 @@
+"""adapters/_aws_json.py against a real HTTP server on loopback that answers as DynamoDB does: what it
+retries (once, as botocore's standard mode does), what it does not, and how each failure reaches the
+API-key store's callers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import zlib
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from agent_memory.adapters._aws_json import AwsJsonClient, AwsServiceError, AwsTransportError
+from agent_memory.adapters.dynamodb_api_keys import DynamoDbApiKeyStore
+from agent_memory.domain.errors import DependencyUnavailableError
+
+CREDENTIALS = ("AKIDEXAMPLE", "secret", "token")
+ITEM = {"Item": {"key_id": {"S": "0123456789abcdef"}}}
+
+
+class FakeDynamoDb:
+    """Answers each POST with the next scripted (status, body, crc-ok) and records what it was sent."""
+
+    def __init__(self) -> None:
+        self.script: list[tuple[int, dict[str, Any], bool]] = []
+        self.requests: list[dict[str, Any]] = []
+        self.close_after_each = False
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                fake.requests.append({"target": self.headers["X-Amz-Target"], "body": json.loads(body),
+                                      "authorization": self.headers["Authorization"]})  # fmt: skip
+                status, answer, crc_ok = fake.script.pop(0) if fake.script else (200, ITEM, True)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("x-amz-crc32", str(zlib.crc32(data) + (0 if crc_ok else 1)))
+                self.end_headers()
+                self.wfile.write(data)
+                # Closed without saying so (no "Connection: close"), as an idle keep-alive is dropped
+                self.close_connection = fake.close_after_each
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[tuple[FakeDynamoDb, str]]:
+    fake = FakeDynamoDb()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield fake, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def client(endpoint: str) -> AwsJsonClient:
+    return AwsJsonClient("dynamodb", region="us-east-1", timeout_seconds=1.0, credentials=CREDENTIALS,
+                         endpoint_url=endpoint)  # fmt: skip
+
+
+def test_a_call_is_one_signed_json_post_of_botos_arguments(dynamodb: tuple[FakeDynamoDb, str]) -> None:
+    fake, endpoint = dynamodb
+    answer = client(endpoint).get_item(TableName="keys", Key={"key_id": {"S": "0123456789abcdef"}}, ConsistentRead=True)
+    assert answer == ITEM
+    assert fake.requests == [{
+        "target": "DynamoDB_20120810.GetItem",
+        "body": {"TableName": "keys", "Key": {"key_id": {"S": "0123456789abcdef"}}, "ConsistentRead": True},
+        "authorization": fake.requests[0]["authorization"],
+    }]  # fmt: skip
+    assert fake.requests[0]["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+
+
+@pytest.mark.parametrize("failure", [
+    (500, {"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": "oops"}, True),
+    (400, {"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"}, True),
+    (200, ITEM, False),  # a body that does not match its CRC32
+])  # fmt: skip
+def test_a_transient_failure_is_retried_once(dynamodb: tuple[FakeDynamoDb, str], failure: Any) -> None:
+    fake, endpoint = dynamodb
+    fake.script = [failure]
+    assert client(endpoint).get_item(TableName="keys", Key={}) == ITEM
+    assert len(fake.requests) == 2
+
+
+def test_twice_is_the_last_try(dynamodb: tuple[FakeDynamoDb, str]) -> None:
+    fake, endpoint = dynamodb
+    fake.script = [(503, {"__type": "ServiceUnavailable"}, True)] * 3
+    with pytest.raises(AwsServiceError) as raised:
+        client(endpoint).get_item(TableName="keys", Key={})
+    assert raised.value.code == "ServiceUnavailable" and len(fake.requests) == 2
+
+
+def test_a_client_error_is_not_retried_and_keeps_its_code(dynamodb: tuple[FakeDynamoDb, str]) -> None:
+    fake, endpoint = dynamodb
+    fake.script = [(400, {"__type": "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
+                          "message": "Requested resource not found"}, True)]  # fmt: skip
+    store = DynamoDbApiKeyStore("keys", region="us-east-1", client=client(endpoint))
+    with pytest.raises(DependencyUnavailableError, match="DynamoDB get_item failed: ResourceNotFoundException"):
+        store.get("0123456789abcdef")
+    assert len(fake.requests) == 1
+
+
+def test_a_closed_kept_alive_connection_is_replaced_at_once(dynamodb: tuple[FakeDynamoDb, str]) -> None:
+    # Given a server that drops each connection after answering without saying so (as an idle keep-alive
+    # is dropped while a Lambda environment is frozen), then every call still succeeds with no retry allowed
+    fake, endpoint = dynamodb
+    fake.close_after_each = True
+    dynamo = AwsJsonClient("dynamodb", region="us-east-1", timeout_seconds=1.0, credentials=CREDENTIALS,
+                           endpoint_url=endpoint, max_attempts=1)  # fmt: skip
+    for _ in range(3):
+        assert dynamo.get_item(TableName="keys", Key={}) == ITEM
+    assert len(fake.requests) == 3
+
+
+def test_no_answer_is_a_transport_error_then_a_503() -> None:
+    from tests.fixtures.redis_process import free_port
+
+    dead = client(f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(AwsTransportError, match="ConnectionRefusedError"):
+        dead.get_item(TableName="keys", Key={})
+    store = DynamoDbApiKeyStore("keys", region="us-east-1", client=dead)
+    with pytest.raises(DependencyUnavailableError, match="api_keys unavailable: DynamoDB get_item failed"):
+        store.get("0123456789abcdef")
+
+
+def test_the_key_read_with_environment_credentials_imports_no_aws_sdk(dynamodb: tuple[FakeDynamoDb, str]) -> None:
+    # Given credentials in the environment, as on Lambda, when a fresh process reads a key through the
+    # store (boto3 and botocore are installed here), then it never imported them: the cold start's saving
+    import subprocess
+    import sys
+
+    fake, endpoint = dynamodb
+    fake.script = [(200, {}, True)]  # no such key
+    code = (
+        "import sys; from agent_memory.adapters.dynamodb_api_keys import DynamoDbApiKeyStore; "
+        f"store = DynamoDbApiKeyStore('keys', region='us-east-1', endpoint_url={endpoint!r}); "
+        "assert store.get('0123456789abcdef') is None; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'urllib3')))"
+    )
+    env = {"PATH": "/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
+    assert fake.requests[0]["target"] == "DynamoDB_20120810.GetItem"

@@ -103,3 +103,29 @@ def test_the_lambda_handler_app_imports_no_other_router_for_a_health_check(tmp_p
     # Then it answers 200 having imported the health router alone
     assert status == 200
     assert routers == ["agent_memory.http.routers.health"]
+
+
+def test_a_first_working_memory_call_builds_no_long_term_or_prompt_model(tmp_path: Path) -> None:
+    # Given a fresh Lambda handler process (embedded store), when its first request is a working-memory PUT
+    import json
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[2]
+    child = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import api_handler\n"
+        "from agent_memory.cli import FakeLambdaContext\n"
+        "r = api_handler.handler(json.load(open(sys.argv[2])), FakeLambdaContext())\n"
+        "loaded = [m for m in ('agent_memory.http.schemas', 'agent_memory.services.prompt',\n"
+        "                      'agent_memory.services.maintenance') if m in sys.modules]\n"
+        "print(json.dumps([r['statusCode'], loaded]))"
+    )
+    env = {"PATH": "/usr/bin:/bin", "AGENT_MEMORY_DATA_DIR": str(tmp_path), "EMBEDDING_PROVIDER": "fake",
+           "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING", "AUTH_MODE": "disabled",
+           "LONG_TERM_MEMORY": "false"}  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", child, str(repo / "functions" / "api"),
+                          str(repo / "events" / "working_memory_put.json")],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=True)  # fmt: skip
+    status, loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    # Then it answers 200 with the working-memory models only (http/working_memory_schemas.py)
+    assert status == 200
+    assert loaded == []

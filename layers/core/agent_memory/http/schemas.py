@@ -12,97 +12,32 @@ from pydantic import Field, field_validator
 
 from agent_memory.domain.models import (
     DomainModel,
-    MemoryMessage,
     MemoryRecord,
     MemoryRecordResult,
-    MemoryStrategyConfig,
     MemoryTypeEnum,
-    TtlSeconds,
     UtcDatetime,
-    WorkingMemory,
     new_id,
-    utcnow,
 )
 from agent_memory.domain.search import SearchRequest
-from agent_memory.domain.validation import INT64_MAX, Count, Identifier, JsonObject, ScopeValue, check_unique_ids
+from agent_memory.domain.validation import Identifier, ScopeValue, check_unique_ids
 
 # Re-exported: the health check's and the error table's models live apart (http/health_schemas.py).
 from agent_memory.http.health_schemas import BackendCheck as BackendCheck
 from agent_memory.http.health_schemas import ErrorResponse as ErrorResponse
 from agent_memory.http.health_schemas import HealthCheckResponse as HealthCheckResponse
+
+# Re-exported: the working-memory routes' models live apart too (http/working_memory_schemas.py).
+from agent_memory.http.working_memory_schemas import AckResponse as AckResponse
+from agent_memory.http.working_memory_schemas import GetWorkingMemoryQuery as GetWorkingMemoryQuery
+from agent_memory.http.working_memory_schemas import SessionIdPath as SessionIdPath
+from agent_memory.http.working_memory_schemas import SessionListResponse as SessionListResponse
+from agent_memory.http.working_memory_schemas import UpdateWorkingMemory as UpdateWorkingMemory
+from agent_memory.http.working_memory_schemas import WorkingMemoryRecordIn as WorkingMemoryRecordIn
+from agent_memory.http.working_memory_schemas import WorkingMemoryResponse as WorkingMemoryResponse
 from agent_memory.services.maintenance import ForgetPolicy
 from agent_memory.services.prompt import PromptSession
 
-SessionIdPath = Annotated[Identifier, Path(description="Session id: no / ? # % \\, control characters or edge spaces")]
 MemoryIdPath = Annotated[Identifier, Path(description="Memory id: no / ? # % \\, control characters or edge spaces")]
-
-
-class AckResponse(DomainModel):
-    status: str
-
-
-class SessionListResponse(DomainModel):
-    sessions: list[str]
-    total: int
-
-
-class WorkingMemoryRecordIn(MemoryRecord):
-    """A memory inside a working-memory PUT: ids are optional (a ULID is assigned), text must not be blank."""
-
-    id: Identifier = Field(default_factory=new_id)
-    session_id: Identifier | None = None
-    user_id: ScopeValue | None = None
-    namespace: ScopeValue | None = None
-
-    @field_validator("text")
-    @classmethod
-    def _text_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("memory text must not be empty")
-        return value
-
-
-class UpdateWorkingMemory(DomainModel):
-    """PUT body. `session_id` in the body is ignored: the path decides."""
-
-    messages: list[MemoryMessage] = Field(default_factory=list)
-    memories: list[WorkingMemoryRecordIn] = Field(default_factory=list)
-    data: JsonObject | None = None
-    context: str | None = None
-    user_id: ScopeValue | None = None
-    namespace: ScopeValue | None = None
-    tokens: Count = 0
-    long_term_memory_strategy: MemoryStrategyConfig = Field(default_factory=MemoryStrategyConfig)
-    ttl_seconds: TtlSeconds | None = None
-    last_accessed: UtcDatetime = Field(default_factory=utcnow)
-    created_at: UtcDatetime = Field(default_factory=utcnow)
-
-    _unique_memories = field_validator("memories")(check_unique_ids)
-
-    def to_domain(self, session_id: str) -> WorkingMemory:
-        fields = self.model_dump(exclude={"memories", "messages"})
-        memories = [MemoryRecord.model_validate(m.model_dump()) for m in self.memories]
-        return WorkingMemory(session_id=session_id, messages=self.messages, memories=memories, **fields)
-
-
-class GetWorkingMemoryQuery(DomainModel):
-    """The query of a working-memory GET, as one model: FastAPI then validates one object per request
-    instead of resolving five parameters one by one (the GET is the hot path). OpenAPI still lists each."""
-
-    namespace: str | None = Field(default=None, description="Namespace of the session")
-    user_id: str | None = Field(default=None, description="User of the session")
-    model_name: str | None = Field(default=None, description="Model whose context window applies")
-    context_window_max: int | None = Field(
-        default=None, ge=1, le=INT64_MAX, description="Context window in tokens; overrides model_name"
-    )
-    recent_messages_limit: int | None = Field(
-        default=None, le=INT64_MAX, description="Keep only the newest N messages"
-    )
-
-
-class WorkingMemoryResponse(WorkingMemory):
-    context_percentage_total_used: float | None = None
-    context_percentage_until_summarization: float | None = None
 
 
 class ExtractedMemoryRecord(MemoryRecord):

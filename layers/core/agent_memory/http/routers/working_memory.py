@@ -18,7 +18,7 @@ from agent_memory.domain.validation import INT64_MAX
 from agent_memory.http.deps import WorkingMemoryCallDep, get_principal
 from agent_memory.http.errors import error_responses
 from agent_memory.http.json_body import _CONTROL, StrictJsonRoute, decode_json
-from agent_memory.http.schemas import (
+from agent_memory.http.working_memory_schemas import (
     AckResponse,
     GetWorkingMemoryQuery,
     SessionIdPath,

@@ -28,6 +28,7 @@ Why this shape:
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import quote, unquote
 
 from agent_memory.domain.models import SessionKey
@@ -35,6 +36,7 @@ from agent_memory.domain.models import SessionKey
 DEFAULT_PREFIX = "am"
 
 
+@lru_cache(maxsize=4096)  # every request builds 5-9 keys from the same few tenants, scopes and ids
 def _enc(value: str | None) -> str:
     return quote(value or "", safe="")
 

@@ -247,6 +247,18 @@ UNADDRESSABLE = [
 ]
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", None])
+def test_a_body_that_is_not_utf8_under_another_content_type_is_422_not_a_500(
+    api: TestClient, content_type: str | None
+) -> None:
+    """FastAPI hands such a body on as bytes; the 422 must not fail writing the rejected input back."""
+    headers = {"content-type": content_type} if content_type else {}
+    response = api.put("/v1/working-memory/s1", content=b"\xff\xfe", headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][0] == "body"
+    assert api.get("/v1/working-memory/s1").status_code == 404
+
+
 @pytest.mark.parametrize("bad_id", UNADDRESSABLE)
 def test_unaddressable_ids_are_422_in_every_body(api: TestClient, bad_id: str) -> None:
     create = api.post("/v1/long-term-memory/", json={"memories": [{"id": bad_id, "text": "t"}]})

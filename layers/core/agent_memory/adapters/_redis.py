@@ -94,7 +94,8 @@ def async_redis_client(url: str, *, timeout_seconds: float = 1.0, cluster: bool 
 
 def is_cluster(client: redis.Redis) -> bool:
     """Whether the server runs in cluster mode (`cluster_enabled:1` in `INFO cluster`)."""
-    return bool(client.info("cluster").get("cluster_enabled"))
+    info: dict[str, Any] = client.info("cluster")  # type: ignore[assignment]  # redis-py 7 types sync and async alike
+    return bool(info.get("cluster_enabled"))
 
 
 def _retry() -> Retry:

@@ -124,13 +124,16 @@ def _leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
 
 def _writable(error: Any) -> dict[str, Any]:
     """One validation error as JSON can carry it: the rejected `input` (then `ctx`) is left out when it
-    cannot be written as strict UTF-8 JSON (a non-finite float, a lone surrogate, a 5,000-digit int)."""
-    item: dict[str, Any] = jsonable_encoder(error)
-    for droppable in ("input", "ctx"):
-        if _is_writable(item):
-            break
-        item.pop(droppable, None)
-    return item if _is_writable(item) else {"type": str(item.get("type")), "loc": [], "msg": "invalid input"}
+    cannot be written as strict UTF-8 JSON (a non-finite float, a lone surrogate, a 5,000-digit int, the
+    bytes of a body that is not UTF-8, which FastAPI hands on as they are when the Content-Type is not JSON)."""
+    for dropped in ((), ("input",), ("input", "ctx")):
+        try:
+            encoded: dict[str, Any] = jsonable_encoder({k: v for k, v in error.items() if k not in dropped})
+        except (ValueError, TypeError):  # UnicodeDecodeError is a ValueError
+            continue
+        if _is_writable(encoded):
+            return encoded
+    return {"type": str(error.get("type")), "loc": [], "msg": "invalid input"}
 
 
 def _is_writable(value: Any) -> bool:

@@ -89,7 +89,7 @@ query_value = st.sampled_from(
 query = st.lists(st.tuples(query_key, query_value), max_size=4)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=session_body, pairs=query, how=st.sampled_from(["as given", "missing id", "odd id"]))
 def test_the_hot_path_answers_what_the_documented_route_answers(
     apps: Apps, body: dict[str, Any], pairs: list[tuple[str, str]], how: str
@@ -200,7 +200,7 @@ content_type = st.sampled_from(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=raw_body, pairs=put_query, kind=content_type, how=st.sampled_from(["as given", "odd id"]))
 def test_the_hot_put_answers_and_stores_what_the_documented_route_does(
     apps: Apps, raw: bytes, pairs: list[tuple[str, str]], kind: str | None, how: str

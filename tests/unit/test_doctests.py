@@ -10,7 +10,7 @@ from agent_memory.adapters import openai_client, opensearch_long_term
 from agent_memory.domain import keywords, tasks, temporal, validation
 from agent_memory.http import json_body
 from agent_memory.mcp import tools as mcp_tools
-from agent_memory.services import extraction_strategies, ranking
+from agent_memory.services import cl100k, extraction_strategies, ranking
 
 
 @pytest.mark.parametrize(
@@ -23,6 +23,7 @@ from agent_memory.services import extraction_strategies, ranking
         json_body,
         tasks,
         extraction_strategies,
+        cl100k,
         openai_client,
         opensearch_long_term,
         mcp_tools,

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agent_memory.http.app import create_app
-from tests.fixtures.app import LiveServer, make_container
+from tests.fixtures.app import LiveServer, make_container, serve_in_thread
 from tests.fixtures.redis_process import free_port
 
 SESSIONS = "/api/v1/working-memory/sessions"
@@ -115,6 +115,26 @@ def test_fifty_concurrent_appends_over_http_keep_fifty(live_server: LiveServer) 
         body = http.get(f"{SESSIONS}/s1").json()
     assert body["item_count"] == 50
     assert sorted(i["id"] for i in body["items"]) == sorted(f"m{n}" for n in range(50))
+
+
+def test_concurrent_appends_over_http_stop_exactly_at_max_messages_per_session(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # Given a server whose sessions hold at most 20 messages, and 40 clients appending to one session at once
+    redis_url = request.getfixturevalue("redis_url") if backend == "redis" else None
+    container = make_container(tmp_path, redis_url=redis_url, max_messages_per_session=20, long_term_memory=False)
+    for server in serve_in_thread(container):
+        with httpx.Client(base_url=server.base_url, timeout=30) as http:
+            def append(n: int) -> int:
+                return http.post(f"{SESSIONS}/s1/messages", json=item(f"message {n}", id=f"m{n}")).status_code
+
+            with ThreadPoolExecutor(max_workers=40) as pool:
+                statuses = list(pool.map(append, range(40)))
+            body = http.get(f"{SESSIONS}/s1").json()
+    # Then exactly 20 were stored and the other 20 answered 413: the limit is checked inside the append
+    assert sorted(statuses) == [200] * 20 + [413] * 20
+    assert body["item_count"] == 20
+    assert sorted(i["id"] for i in body["items"]) == sorted(f"m{n}" for n, s in enumerate(statuses) if s == 200)
 
 
 # -- the item limit ---------------------------------------------------------------------------------------

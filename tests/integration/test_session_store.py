@@ -12,6 +12,7 @@ import pytest
 
 from agent_memory.adapters.redis_working_memory import RedisWorkingMemoryStore
 from agent_memory.adapters.sqlite_working_memory import SqliteWorkingMemoryStore
+from agent_memory.domain.errors import MessageLimitError
 from agent_memory.domain.models import MemoryMessage, MemoryRecord, SessionKey, WorkingMemory
 from agent_memory.ports import WorkingMemoryStore
 
@@ -80,6 +81,37 @@ def test_concurrent_appends_with_a_limit_keep_every_unextracted_message(store: W
     with ThreadPoolExecutor(max_workers=10) as pool:
         list(pool.map(lambda n: store.append_messages(KEY, messages(f"m{n}")), range(30)))
     assert sorted(m.id for m in store.get(KEY).messages) == sorted(f"m{n}" for n in range(30))  # type: ignore[union-attr]
+
+
+def test_max_total_refuses_an_append_past_it_whole_and_writes_nothing(store: WorkingMemoryStore) -> None:
+    store.append_messages(KEY, messages("a", "b"), ttl_seconds=600, max_total=3)
+    before = store.get(KEY)
+    with pytest.raises(MessageLimitError) as refused:
+        store.append_messages(KEY, messages("c", "d"), max_total=3)  # 4 > 3: neither is written
+    assert (refused.value.count, refused.value.limit) == (4, 3)
+    assert "MAX_MESSAGES_PER_SESSION" in refused.value.detail
+    assert store.get(KEY) == before  # nothing changed, not even updated_at
+    assert [m.id for m in store.append_messages(KEY, messages("c"), max_total=3).messages] == ["a", "b", "c"]
+    with pytest.raises(MessageLimitError):
+        store.append_messages(SessionKey(tenant="t1", session_id="new"), messages("x", "y"), max_total=1)
+    assert store.get(SessionKey(tenant="t1", session_id="new")) is None  # no session was created either
+
+
+def test_concurrent_appends_never_pass_max_total(store: WorkingMemoryStore) -> None:
+    store.append_messages(KEY, messages("first"))
+
+    def append(n: int) -> bool:
+        try:
+            store.append_messages(KEY, messages(f"m{n}"), max_total=10)
+        except MessageLimitError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        accepted = list(pool.map(append, range(30)))
+    stored = store.get(KEY)
+    assert stored is not None and len(stored.messages) == 10 and sum(accepted) == 9
+    assert sorted(m.id for m in stored.messages[1:]) == sorted(f"m{n}" for n, ok in enumerate(accepted) if ok)
 
 
 def test_a_put_without_settings_keeps_the_stored_ones_and_one_with_settings_sets_them(

@@ -134,3 +134,17 @@ def test_a_resent_append_is_applied_once(redis_url: str, monkeypatch: pytest.Mon
     stored = store.get(KEY)
     assert stored is not None and [m.content for m in stored.messages] == ["once"]
     assert second == first
+
+
+@pytest.mark.redis
+def test_a_resent_append_that_reached_max_total_is_not_refused(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an append that filled the session to its max_total, sent again with the same operation id (a
+    # retry after a timeout whose command had reached the server)
+    store = RedisWorkingMemoryStore.from_url(redis_url)
+    store.append_messages(KEY, [message("a")])
+    same_id = uuid.uuid4()
+    monkeypatch.setattr(uuid, "uuid4", lambda: same_id)
+    first = store.append_messages(KEY, [message("b")], max_total=2)
+    second = store.append_messages(KEY, [message("b")], max_total=2)
+    # Then the resend answers the document it made, not a 413 for its own message
+    assert second == first and [m.content for m in first.messages] == ["a", "b"]

@@ -54,8 +54,13 @@ class WorkingMemoryStore(Protocol):
         max_messages: int | None = None,
         ttl_seconds: int | None = None,
         message_limit: int | None = None,
+        max_total: int | None = None,
     ) -> WorkingMemory:
         """Append atomically, creating the session if missing; never loses a concurrent append.
+
+        `max_total`: MessageLimitError, with nothing written, when the session would then hold more than
+        this many messages, checked in the same atomic step (so concurrent appends cannot pass it); an
+        append repeated after a timeout is never refused for the messages it added itself.
 
         `max_messages` keeps only the newest N messages. `ttl_seconds` and `message_limit` apply only
         when the append creates the session; an existing session keeps its own ttl_seconds (restarted

@@ -36,11 +36,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from agent_memory.adapters._redis import RedisClient, redis_client
 from agent_memory.domain import keys
-from agent_memory.domain.errors import ConflictError, DependencyUnavailableError, InvalidInputError
+from agent_memory.domain.errors import (
+    ConflictError,
+    DependencyUnavailableError,
+    InvalidInputError,
+    MessageLimitError,
+)
 from agent_memory.domain.models import (
     MemoryMessage,
     MemoryRecord,
@@ -138,8 +143,9 @@ return 1
 )
 
 # ARGV: member, doc and ttl for a new session, updated_at, max_messages ('' = no limit), operation id,
-# operation memory in ms, message limit for a new session ('' = none), message...
-# Returns {HGETALL meta, LRANGE msgs}.
+# operation memory in ms, message limit for a new session ('' = none), max_total ('' = none), message...
+# Returns {HGETALL meta, LRANGE msgs}; an `OVERLIMIT <count>` error, with nothing written, when the session
+# would then hold more than max_total messages (a repeated operation id is never refused: it is the same append).
 # A session with a message limit drops its oldest messages beyond it, but only those already extracted: the
 # first message that is not stops the trim (see `WorkingMemoryStore.append_messages`). Inside the JSON of a
 # string value every quote is escaped, so the plain find can only match the message's own flag.
@@ -152,15 +158,22 @@ local exists = redis.call('EXISTS', KEYS[1]) == 1
 local ttl = ARGV[3]
 if exists then ttl = redis.call('HGET', KEYS[1], 'ttl') or '' end
 local expiry = expiry_of(now, ttl)
+-- An operation id stays remembered for ARGV[7] ms (older ones are dropped below).
+local seen = redis.call('ZSCORE', KEYS[3], ARGV[6])
+local repeated = seen and tonumber(seen) > now - tonumber(ARGV[7])
+if not repeated and ARGV[9] ~= '' then
+  local total = redis.call('LLEN', KEYS[2]) + #ARGV - 9
+  if total > tonumber(ARGV[9]) then return redis.error_reply('OVERLIMIT ' .. total) end
+end
 -- Nothing below can fail (see PUT).
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[7]))
-if not redis.call('ZSCORE', KEYS[3], ARGV[6]) then
+if not repeated then
   if not exists then
     redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ttl', ttl, 'wire', '@WIRE@')
     if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'limit', ARGV[8]) end
   end
   redis.call('HSET', KEYS[1], 'updated_at', ARGV[4])
-  rpush_from(9)
+  rpush_from(10)
   if ARGV[5] ~= '' then
     local keep = tonumber(ARGV[5])
     if keep == 0 then redis.call('DEL', KEYS[2]) else redis.call('LTRIM', KEYS[2], -keep, -1) end
@@ -357,6 +370,7 @@ class RedisWorkingMemoryStore:
         max_messages: int | None = None,
         ttl_seconds: int | None = None,
         message_limit: int | None = None,
+        max_total: int | None = None,
     ) -> WorkingMemory:
         if max_messages is not None and max_messages < 0:
             raise InvalidInputError(f"max_messages must be >= 0, got {max_messages}")
@@ -375,10 +389,17 @@ class RedisWorkingMemoryStore:
             uuid.uuid4().hex,
             str(_APPEND_OPERATION_MS),
             "" if message_limit is None else str(message_limit),
+            "" if max_total is None else str(max_total),
             *(message.model_dump_json() for message in messages),
         ]
-        with self._errors("append_messages"):
-            meta, stored = self._append(keys=self._session_keys(key), args=args)
+        try:
+            with self._errors("append_messages"):
+                meta, stored = self._append(keys=self._session_keys(key), args=args)
+        except DependencyUnavailableError as exc:
+            over = exc.__cause__
+            if isinstance(over, ResponseError) and str(over).startswith("OVERLIMIT "):
+                raise MessageLimitError(int(str(over).split()[1]), max_total or 0) from None
+            raise
         # HGETALL inside a script comes back as a flat [field, value, ...] list.
         memory = self._decode(dict(zip(meta[::2], meta[1::2], strict=True)), stored)
         if memory is None:

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from agent_memory.adapters._sqlite import SqliteConnections
 from agent_memory.domain import keys
-from agent_memory.domain.errors import InvalidInputError
+from agent_memory.domain.errors import InvalidInputError, MessageLimitError
 from agent_memory.domain.models import (
     MemoryMessage,
     MemoryRecord,
@@ -118,6 +118,7 @@ class SqliteWorkingMemoryStore:
         max_messages: int | None = None,
         ttl_seconds: int | None = None,
         message_limit: int | None = None,
+        max_total: int | None = None,
     ) -> WorkingMemory:
         if max_messages is not None and max_messages < 0:
             raise InvalidInputError(f"max_messages must be >= 0, got {max_messages}")
@@ -133,6 +134,8 @@ class SqliteWorkingMemoryStore:
                 ttl_seconds=ttl_seconds,
                 message_limit=message_limit,
             )
+            if max_total is not None and len(memory.messages) + len(messages) > max_total:
+                raise MessageLimitError(len(memory.messages) + len(messages), max_total)  # before any write
             kept = [*memory.messages, *messages]
             if max_messages is not None:
                 kept = kept[len(kept) - max_messages :] if max_messages else []

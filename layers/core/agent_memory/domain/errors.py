@@ -6,6 +6,7 @@
     ├── NotFoundError            404  no such session / memory / task
     ├── ConflictError            409  the write lost a race it cannot retry
     ├── PayloadTooLargeError     413  over a documented size or count limit
+    │   └── MessageLimitError    413  an append past MAX_MESSAGES_PER_SESSION, refused by the store
     ├── FeatureDisabledError     400  the feature needs configuration that is absent (e.g. no LLM)
     ├── AuthenticationError      401  no credential, or one that is unknown, expired or revoked
     ├── PermissionDeniedError    403  a valid credential that may not do this (scope, another tenant)
@@ -44,6 +45,19 @@ class ConflictError(AgentMemoryError):
 
 class PayloadTooLargeError(AgentMemoryError):
     pass
+
+
+class MessageLimitError(PayloadTooLargeError):
+    """An append a store refused, with nothing written, because the session would then hold `count`
+    messages, over `limit` (MAX_MESSAGES_PER_SESSION; `WorkingMemoryStore.append_messages(max_total=)`)."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        super().__init__(
+            f"{count} messages in one session; the limit is {limit} (MAX_MESSAGES_PER_SESSION); "
+            "messages are dropped only once they are extracted"
+        )
+        self.count = count
+        self.limit = limit
 
 
 class FeatureDisabledError(AgentMemoryError):

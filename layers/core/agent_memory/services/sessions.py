@@ -143,16 +143,14 @@ class SessionService:
         self._working_memory.validate_messages([message])
         found = self._locate(tenant, session_id)
         key = found[0] if found is not None else SessionKey(tenant=tenant, session_id=session_id)
-        limit = self._working_memory.limits.max_messages
-        if found is not None and len(found[1].messages) + 1 > limit:
-            # Checked on the last read rather than inside the store's append, so concurrent appends can pass it
-            # by a few; MAX_MESSAGES_PER_SESSION bounds the work of one request, not storage to the message.
-            raise PayloadTooLargeError(
-                f"{len(found[1].messages) + 1} messages in one session; the limit is {limit} "
-                "(MAX_MESSAGES_PER_SESSION); messages are dropped only once they are extracted"
-            )
+        # MAX_MESSAGES_PER_SESSION is checked by the store inside the append itself, so concurrent appends
+        # cannot pass it (MessageLimitError, a 413, with nothing written).
         memory = self._store.append_messages(
-            key, [message], ttl_seconds=self._default_ttl, message_limit=self._default_max_items
+            key,
+            [message],
+            ttl_seconds=self._default_ttl,
+            message_limit=self._default_max_items,
+            max_total=self._working_memory.limits.max_messages,
         )
         # After the append, so the task names a version that exists (the PUT's ordering rule).
         extraction = self._extraction.schedule(key, memory) if self._extraction is not None else None

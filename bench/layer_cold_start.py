@@ -13,12 +13,16 @@ before `import <handler module>` to after the first response:
 - `minimal`: a FastAPI app with one GET route under Mangum (app built at import, as usually written);
 - `ours, health` / `ours, first GET` / `ours, first PUT`: api_handler with a real redis-server
   (REDIS_URL), the first request of the process being `GET /v1/health`, a working-memory GET of a stored
-  session, or a working-memory PUT; long-term memory and extraction off (LONG_TERM_MEMORY=false,
+  session (`events/working_memory_get.json`, with `model_name`: the response's context percentages count
+  tokens), the same GET without `model_name` (`ours, first GET, no model_name`: what agent-memory-client
+  sends unless its config sets `default_model_name`), or a working-memory PUT; long-term memory and
+  extraction off (LONG_TERM_MEMORY=false,
   ENABLE_DISCRETE_MEMORY_EXTRACTION=false: their clients are built on their first use, which these
   requests never reach), AUTH_MODE=disabled (AWS_LAMBDA_FUNCTION_NAME unset, else the app refuses it);
 - `ours, first GET/PUT, api_key` (`--no-api-key-rows` leaves them out): the stack's default auth, the key
   read from a moto DynamoDB server (in this process), with boto3 pip-installed and compiled in a
-  directory of its own standing for the runtime's /var/runtime;
+  directory of its own standing for the runtime's /var/runtime (with the credentials in the environment,
+  as on Lambda, the read goes through adapters/_aws_json.py and boto3 stays unimported);
 - the same rows from a copy of the layer without its `__pycache__` directories (`--no-source-rows`
   leaves them out): what a layer without bytecode costs on every cold start.
 
@@ -217,6 +221,16 @@ def _api_key_table(tmp: Path, python: str) -> Iterator[tuple[dict[str, str], str
         server.stop()
 
 
+def _without_model_name(event: Path, out: Path) -> Path:
+    """The GET as agent-memory-client sends it by default (no default_model_name): the namespace only."""
+    data = json.loads(event.read_text())
+    query = {k: v for k, v in data["queryStringParameters"].items() if k != "model_name"}
+    data["queryStringParameters"] = query
+    data["rawQueryString"] = "&".join(f"{k}={v}" for k, v in query.items())
+    out.write_text(json.dumps(data))
+    return out
+
+
 def _with_key(event: Path, key: str, out: Path) -> Path:
     data = json.loads(event.read_text())
     data["headers"] = {**data["headers"], "authorization": f"Bearer {key}"}
@@ -248,6 +262,7 @@ def measure(layer: Path, python: str, runs: int, *, source_rows: bool, api_key_r
             "AWS_REGION": "us-east-1",
         }
         get, put = EVENTS / "working_memory_get.json", EVENTS / "working_memory_put.json"
+        get_plain = _without_model_name(get, tmp / "get_plain.json")
         # (name, layer kind, handler dir, module, event, environment, runtime dir)
         rows: list[tuple[str, str, Path, str, Path, dict[str, str], Path | None]] = []
         for kind in layers:
@@ -255,6 +270,7 @@ def measure(layer: Path, python: str, runs: int, *, source_rows: bool, api_key_r
                 (f"minimal, health ({kind})", kind, minimal_dir, "minimal_handler", EVENTS / "health.json", env, None),
                 (f"ours, health ({kind})", kind, API_DIR, "api_handler", EVENTS / "health.json", env, None),
                 (f"ours, first GET ({kind})", kind, API_DIR, "api_handler", get, env, None),
+                (f"ours, first GET, no model_name ({kind})", kind, API_DIR, "api_handler", get_plain, env, None),
                 (f"ours, first PUT ({kind})", kind, API_DIR, "api_handler", put, env, None),
             ]
         if api_key_rows:

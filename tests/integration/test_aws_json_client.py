@@ -156,3 +156,60 @@ def test_the_key_read_with_environment_credentials_imports_no_aws_sdk(dynamodb: 
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"
     assert fake.requests[0]["target"] == "DynamoDB_20120810.GetItem"
+
+
+def _self_signed(tmp_path: Any) -> tuple[str, str]:
+    """(cert, key) PEM files for 127.0.0.1, signed by themselves."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return str(cert_path), str(key_path)
+
+
+def test_https_verifies_the_server_against_the_trusted_roots_or_aws_ca_bundle(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given DynamoDB behind TLS with a certificate no public root signed
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    fake = FakeDynamoDb()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), fake.handler())
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"https://127.0.0.1:{server.server_address[1]}"
+        # When AWS_CA_BUNDLE does not name its certificate, then the call fails verification: no answer
+        monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+        with pytest.raises(AwsTransportError, match="SSLCertVerificationError"):
+            client(endpoint).get_item(TableName="keys", Key={})
+        assert fake.requests == []
+        # When it does (as botocore reads it), then the call goes through
+        monkeypatch.setenv("AWS_CA_BUNDLE", cert)
+        assert client(endpoint).get_item(TableName="keys", Key={}) == ITEM
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -66,3 +66,14 @@ def test_boto3_is_used_without_credentials_in_the_environment(monkeypatch: pytes
     assert client.url == "https://dynamodb.us-east-1.amazonaws.com/"
     # and every other service stays on boto3
     assert not isinstance(aws_client("sqs", region="us-east-1", timeout_seconds=1.0), _aws_json.AwsJsonClient)
+
+
+@pytest.mark.parametrize("setting", ["HTTPS_PROXY", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"])
+def test_botocore_settings_in_the_environment_keep_boto3(setting: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given credentials in the environment and a setting only botocore honours, then boto3 is used
+    from agent_memory.adapters._aws import aws_client
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv(setting, "http://127.0.0.1:3128")
+    assert not isinstance(aws_client("dynamodb", region="us-east-1", timeout_seconds=1.0), _aws_json.AwsJsonClient)

@@ -10,11 +10,12 @@ boto3's low-level arguments and return its response dicts, whose shapes are the 
 It is used only where it behaves as boto3 would (`aws_client` in `_aws.py` decides): credentials in the
 environment (Lambda sets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, the first source
 botocore reads too), the `aws` partition's regional endpoint or an `endpoint_url` (moto, LocalStack), no
-FIPS or dual-stack endpoint asked for. Like the boto3 clients here: a timeout on connect and on every
-read, and one retry (botocore's "standard" mode with `max_attempts=2`) after a jittered backoff, on a
-connection failure, a 5xx, a throttling error or a response whose CRC32 does not match. Its failures are
-`AwsServiceError` (the service answered an error, `.response` as botocore's ClientError has it) and
-`AwsTransportError`, which `call_aws` maps to the same domain errors as botocore's.
+FIPS or dual-stack endpoint, proxy or endpoint variable asked for (AWS_CA_BUNDLE is honoured, as botocore
+does). Like the boto3 clients here: a timeout on connect and on every read, and one retry (botocore's
+"standard" mode with `max_attempts=2`) after a jittered backoff, on a connection failure, a 5xx, a
+throttling error or a response whose CRC32 does not match. Its failures are `AwsServiceError` (the
+service answered an error, `.response` as botocore's ClientError has it) and `AwsTransportError`, which
+`call_aws` maps to the same domain errors as botocore's.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from urllib.parse import urlsplit
 
 JSON_TARGETS = {"dynamodb": "DynamoDB_20120810"}
 _ENDPOINT_VARIANTS = ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT")
+_BOTOCORE_ONLY = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "AWS_ENDPOINT_URL")
 _THROTTLING = {
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
     "TooManyRequestsException", "ProvisionedThroughputExceededException", "TransactionInProgressException",
@@ -63,6 +65,13 @@ def environment_credentials() -> tuple[str, str, str | None] | None:
     if not access_key or not secret_key:
         return None
     return access_key, secret_key, os.environ.get("AWS_SESSION_TOKEN") or None
+
+
+def boto3_settings_in_environment(service: str) -> bool:
+    """Whether the environment asks botocore for something this client does not do: a proxy, an endpoint
+    by variable (AWS_ENDPOINT_URL[_<SERVICE>]). boto3 is used then."""
+    names = (*_BOTOCORE_ONLY, f"AWS_ENDPOINT_URL_{service.upper()}")
+    return any(os.environ.get(name) for name in names)
 
 
 def regional_endpoint(service: str, region: str) -> str | None:
@@ -210,13 +219,16 @@ class AwsJsonClient:
         if connection is None:
             host, port = self._parts.hostname or "", self._parts.port
             if self._parts.scheme == "https":
-                connection = http.client.HTTPSConnection(
-                    host, port, timeout=self._timeout, context=ssl.create_default_context()
-                )
+                # botocore's verify: AWS_CA_BUNDLE when set, else the trusted roots
+                context = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
+                connection = http.client.HTTPSConnection(host, port, timeout=self._timeout, context=context)
             else:
                 connection = http.client.HTTPConnection(host, port, timeout=self._timeout)
             self._local.connection = connection
         return connection
 
 
-__all__ = ["AwsJsonClient", "AwsServiceError", "AwsTransportError", "environment_credentials", "sigv4_headers"]
+__all__ = [
+    "AwsJsonClient", "AwsServiceError", "AwsTransportError", "boto3_settings_in_environment",
+    "environment_credentials", "regional_endpoint", "sigv4_headers",
+]  # fmt: skip

@@ -396,9 +396,7 @@ def _run_on(
         service.create(TENANT, batch, deduplicate=False)
     create_s = time.perf_counter() - start
 
-    rankings: dict[str, list[list[str]]] = {}
-    latency: dict[str, Any] = {}
-    for label, mode, alpha in modes:
+    def search_all(mode: str, alpha: float) -> tuple[list[list[str]], list[float]]:
         samples: list[float] = []
         ranked_all: list[list[str]] = []
         for question in dataset.questions:
@@ -416,7 +414,17 @@ def _run_on(
             samples.append(time.perf_counter() - t0)
             prefix = f"{question.conv}-"
             ranked_all.append([r.id.removeprefix(prefix) for r in results.memories])
-        rankings[label] = ranked_all
+        return ranked_all, samples
+
+    rankings: dict[str, list[list[str]]] = {}
+    latency: dict[str, Any] = {}
+    # One untimed-for-the-table pass first: right after an ingest the OpenSearch node is still merging
+    # segments and loading k-NN graphs (on the 2-core machine the first pass of semantic searches measured
+    # ~110 ms at p50, every later one ~7 ms), so the table shows steady state and this row the first pass.
+    _, first = search_all("semantic", DEFAULT_ALPHA)
+    latency["semantic, first pass after ingest"] = percentiles(first)
+    for label, mode, alpha in modes:
+        rankings[label], samples = search_all(mode, alpha)
         latency[label] = percentiles(samples)
     records = sum(len(b) for b in sessions)
     ingest = {"records": records, "create_s": create_s, "create_records_per_s": records / create_s,

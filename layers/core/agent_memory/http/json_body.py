@@ -22,6 +22,11 @@ from pydantic_core import from_json
 
 _POSITION = re.compile(r" at line (\d+) column (\d+)$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def has_control_character(path: str) -> bool:
+    """Whether a request path holds a control character, which every route refuses with a 422."""
+    return _CONTROL.search(path) is not None
 _CONTROL_IN_PATH = {"type": "value_error", "loc": ["path"], "msg": "the path must not contain control characters"}
 
 
@@ -81,7 +86,7 @@ class StrictJsonRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def strict_handler(request: Request) -> Response:
-            if _CONTROL.search(request.scope["path"]):
+            if has_control_character(request.scope["path"]):
                 return JSONResponse({"detail": [_CONTROL_IN_PATH]}, status_code=422)
             return await handler(StrictJsonRequest(request.scope, request.receive))
 

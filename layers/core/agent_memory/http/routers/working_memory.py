@@ -17,7 +17,7 @@ from agent_memory.domain.models import SESSION_SETTINGS, DomainModel, SessionJso
 from agent_memory.domain.validation import INT64_MAX
 from agent_memory.http.deps import WorkingMemoryCallDep, get_principal
 from agent_memory.http.errors import error_responses
-from agent_memory.http.json_body import _CONTROL, StrictJsonRoute, decode_json
+from agent_memory.http.json_body import StrictJsonRoute, decode_json, has_control_character
 from agent_memory.http.working_memory_schemas import (
     AckResponse,
     GetWorkingMemoryQuery,
@@ -132,7 +132,7 @@ def _hot_arguments(scope: Scope, query_model: type[DomainModel]) -> tuple[str, d
     """A hot endpoint's session id and query values, validated as the documented route validates them;
     None when the request is not one it takes whole (a control character in the path, a bad id, an
     unknown or repeated parameter, a value that does not validate)."""
-    if _CONTROL.search(scope["path"]):
+    if has_control_character(scope["path"]):
         return None
     try:
         session_id = _SESSION_ID.validate_python(scope["path_params"]["session_id"])

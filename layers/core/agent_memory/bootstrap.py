@@ -154,13 +154,13 @@ class Container:
         s = self.settings
         if not s.redis_url or s.redis_auth_token_secret:
             return None
-        from agent_memory.adapters._redis import async_redis_client
+        from agent_memory.adapters._redis import async_redis_client, is_cluster_client
         from agent_memory.adapters.redis_working_memory import RedisSessionReader, RedisWorkingMemoryStore
 
         if type(self.working_memory_store) is not RedisWorkingMemoryStore:  # a store passed in: read through it
             return None
 
-        cluster = hasattr(self._redis_client, "get_node_from_key")  # what REDIS_CLUSTER resolved to
+        cluster = is_cluster_client(self._redis_client)  # what REDIS_CLUSTER resolved to
         client = async_redis_client(s.redis_url, timeout_seconds=s.redis_timeout_seconds, cluster=cluster)
         return RedisSessionReader(client, key_prefix=s.redis_key_prefix)
 

@@ -92,6 +92,11 @@ def async_redis_client(url: str, *, timeout_seconds: float = 1.0, cluster: bool 
     return AsyncRedis.from_url(url, **options)
 
 
+def is_cluster_client(client: Any) -> bool:
+    """Whether `client` (sync or asyncio) is a cluster client: what REDIS_CLUSTER resolved to, no round trip."""
+    return hasattr(client, "get_node_from_key")
+
+
 def is_cluster(client: redis.Redis) -> bool:
     """Whether the server runs in cluster mode (`cluster_enabled:1` in `INFO cluster`)."""
     info: dict[str, Any] = client.info("cluster")  # type: ignore[assignment]  # redis-py 7 types sync and async alike

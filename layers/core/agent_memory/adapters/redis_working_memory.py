@@ -38,7 +38,7 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
-from agent_memory.adapters._redis import RedisClient, redis_client
+from agent_memory.adapters._redis import RedisClient, is_cluster_client, redis_client
 from agent_memory.domain import keys
 from agent_memory.domain.errors import (
     ConflictError,
@@ -392,14 +392,13 @@ class RedisWorkingMemoryStore:
             "" if max_total is None else str(max_total),
             *(message.model_dump_json() for message in messages),
         ]
-        try:
-            with self._errors("append_messages"):
+        with self._errors("append_messages"):
+            try:
                 meta, stored = self._append(keys=self._session_keys(key), args=args)
-        except DependencyUnavailableError as exc:
-            over = exc.__cause__
-            if isinstance(over, ResponseError) and str(over).startswith("OVERLIMIT "):
-                raise MessageLimitError(int(str(over).split()[1]), max_total or 0) from None
-            raise
+            except ResponseError as exc:  # the script's refusal is the caller's 413, not a Redis outage
+                if str(exc).startswith("OVERLIMIT ") and max_total is not None:
+                    raise MessageLimitError(int(str(exc).split()[1]), max_total) from None
+                raise
         # HGETALL inside a script comes back as a flat [field, value, ...] list.
         memory = self._decode(dict(zip(meta[::2], meta[1::2], strict=True)), stored)
         if memory is None:
@@ -518,7 +517,7 @@ class RedisWorkingMemoryStore:
 
     @property
     def _is_cluster(self) -> bool:
-        return hasattr(self._client, "get_node_from_key")
+        return is_cluster_client(self._client)
 
     def ping(self) -> None:
         with self._errors("ping"):
@@ -545,16 +544,7 @@ class RedisWorkingMemoryStore:
         if not meta:
             return None
         fields = {_text(k): _text(v) for k, v in meta.items()}
-        document = fields["doc"]
-        parts = [document[:-1], "," if document.strip() != "{}" else ""]
-        parts += ['"messages":[', ",".join(_text(m) for m in messages), "]"]
-        parts += [',"ttl_seconds":', fields.get("ttl") or "null"]
-        parts += [',"message_limit":', fields.get("limit") or "null"]
-        parts += [',"primed_memory_ids":', fields.get("primed") or "null"]
-        if fields.get("updated_at"):
-            parts += [',"updated_at":', json.dumps(fields["updated_at"])]
-        parts.append("}")
-        return WorkingMemory.model_validate_json("".join(parts))
+        return WorkingMemory.model_validate_json(_joined(fields, [_text(m) for m in messages], settings=True))
 
     _errors = staticmethod(_redis_errors)
 
@@ -575,7 +565,7 @@ class RedisSessionReader:
 
         self._client = client
         self._prefix = keys.check_prefix(key_prefix)
-        if hasattr(client, "get_node_from_key"):  # a cluster: reads of different slots go to different nodes
+        if is_cluster_client(client):  # a cluster: reads of different slots go to different nodes
             script = client.register_script(_GET)
             self._read = lambda session_keys: script(keys=session_keys)
         else:
@@ -596,15 +586,26 @@ class RedisSessionReader:
         await self._client.aclose()
 
 
-def _session_json(fields: Mapping[str, str], messages: Sequence[str]) -> SessionJson:
-    """The stored pieces joined as WorkingMemory's JSON less SESSION_SETTINGS, as `model_dump_json` would
-    write it (the document holds every other field; `updated_at` was written by `format_datetime`)."""
+def _joined(fields: Mapping[str, str], messages: Sequence[str], *, settings: bool) -> str:
+    """The stored pieces as WorkingMemory's JSON object: the document (every field but those kept beside it),
+    the messages, the TTL, `updated_at` (written by `format_datetime`) and, with `settings`, the session
+    API's two settings."""
     document = fields["doc"]
     parts = [document[:-1], "," if document.strip() != "{}" else ""]
     parts += ['"messages":[', ",".join(messages), "]"]
     parts += [',"ttl_seconds":', fields.get("ttl") or "null"]
-    parts += [',"updated_at":', json.dumps(fields["updated_at"]), "}"]
-    return SessionJson("".join(parts))
+    if settings:
+        parts += [',"message_limit":', fields.get("limit") or "null"]
+        parts += [',"primed_memory_ids":', fields.get("primed") or "null"]
+    if fields.get("updated_at"):
+        parts += [',"updated_at":', json.dumps(fields["updated_at"])]
+    parts.append("}")
+    return "".join(parts)
+
+
+def _session_json(fields: Mapping[str, str], messages: Sequence[str]) -> SessionJson:
+    """The stored session as `model_dump_json` writes it less SESSION_SETTINGS (keys in another order)."""
+    return SessionJson(_joined(fields, messages, settings=False))
 
 
 def _ttl_arg(ttl_seconds: int | None) -> str:

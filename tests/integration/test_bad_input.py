@@ -76,6 +76,8 @@ def test_the_longest_ttl_is_stored_by_both_stores(api: TestClient) -> None:
     ("method", "url", "body", "loc"),
     [
         ("GET", f"/v1/working-memory/?offset={INT64_MAX + 1}", None, ["query", "offset"]),
+        ("GET", f"/v1/working-memory/s1?context_window_max={INT64_MAX + 1}", None, ["query", "context_window_max"]),
+        ("PUT", f"/v1/working-memory/s1?context_window_max={INT64_MAX + 1}", {}, ["query", "context_window_max"]),
         ("POST", "/v1/long-term-memory/search", {"text": "", "offset": 2**64}, ["body", "offset"]),
         ("POST", "/v1/long-term-memory/search", {"text": "x", "offset": MAX_SEARCH_WINDOW - 9}, ["body", "offset"]),
         ("POST", "/v1/long-term-memory/forget", {"policy": {"budget": 2**64}}, ["body", "policy", "budget"]),

@@ -28,6 +28,7 @@ from agent_memory.http.health_schemas import HealthCheckResponse as HealthCheckR
 
 # Re-exported: the working-memory routes' models live apart too (http/working_memory_schemas.py).
 from agent_memory.http.working_memory_schemas import AckResponse as AckResponse
+from agent_memory.http.working_memory_schemas import ContextWindowQuery as ContextWindowQuery
 from agent_memory.http.working_memory_schemas import GetWorkingMemoryQuery as GetWorkingMemoryQuery
 from agent_memory.http.working_memory_schemas import SessionIdPath as SessionIdPath
 from agent_memory.http.working_memory_schemas import SessionListResponse as SessionListResponse

@@ -76,16 +76,22 @@ class UpdateWorkingMemory(DomainModel):
         return WorkingMemory(session_id=session_id, messages=self.messages, memories=memories, **fields)
 
 
-class GetWorkingMemoryQuery(DomainModel):
-    """The query of a working-memory GET, as one model: FastAPI then validates one object per request
-    instead of resolving five parameters one by one (the GET is the hot path). OpenAPI still lists each."""
+class ContextWindowQuery(DomainModel):
+    """The query of a working-memory PUT, and part of a GET's: the context window that applies. One model,
+    so FastAPI validates one object per request instead of resolving each parameter (the working-memory
+    routes are the hot path; the hot endpoints validate with the same models). OpenAPI still lists each."""
 
-    namespace: str | None = Field(default=None, description="Namespace of the session")
-    user_id: str | None = Field(default=None, description="User of the session")
     model_name: str | None = Field(default=None, description="Model whose context window applies")
     context_window_max: int | None = Field(
         default=None, ge=1, le=INT64_MAX, description="Context window in tokens; overrides model_name"
     )
+
+
+class GetWorkingMemoryQuery(ContextWindowQuery):
+    """The query of a working-memory GET."""
+
+    namespace: str | None = Field(default=None, description="Namespace of the session")
+    user_id: str | None = Field(default=None, description="User of the session")
     recent_messages_limit: int | None = Field(
         default=None, le=INT64_MAX, description="Keep only the newest N messages"
     )

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
@@ -20,6 +20,7 @@ from agent_memory.http.errors import error_responses
 from agent_memory.http.json_body import StrictJsonRoute, decode_json, has_control_character
 from agent_memory.http.working_memory_schemas import (
     AckResponse,
+    ContextWindowQuery,
     GetWorkingMemoryQuery,
     SessionIdPath,
     SessionListResponse,
@@ -34,8 +35,6 @@ router = APIRouter(tags=["working memory"], route_class=StrictJsonRoute, respons
 
 Namespace = Annotated[str | None, Query(description="Namespace of the session")]
 UserId = Annotated[str | None, Query(description="User of the session")]
-ModelName = Annotated[str | None, Query(description="Model whose context window applies")]
-WindowMax = Annotated[int | None, Query(ge=1, description="Context window in tokens; overrides model_name")]
 
 _PERCENTAGES = TypeAdapter(dict[str, float | None])
 _SESSION_SETTINGS = set(SESSION_SETTINGS)
@@ -155,8 +154,7 @@ async def put_working_memory(
     session_id: SessionIdPath,
     body: UpdateWorkingMemory,
     call: WorkingMemoryCallDep,
-    model_name: ModelName = None,
-    context_window_max: WindowMax = None,
+    query: Annotated[ContextWindowQuery, Query()],
 ) -> Response:
     """Replace the session. Summarizes first when the messages outgrow the window (and an LLM is set).
 
@@ -164,21 +162,8 @@ async def put_working_memory(
     `X-Agent-Memory-Promotion` whether the session's new memories reached long-term memory;
     `X-Agent-Memory-Extraction` whether background extraction was queued or deferred.
     """
-    view = await call.run(
-        call.service.put,
-        call.tenant,
-        body.to_domain(session_id),
-        model_name=model_name,
-        context_window_max=context_window_max,
-    )
+    view = await call.run(call.service.put, call.tenant, body.to_domain(session_id), **query.model_dump())
     return _response(view, _put_headers(view))
-
-
-class PutWorkingMemoryQuery(DomainModel):
-    """The PUT's query as `WorkingMemoryPut` validates it: the documented route's two parameters."""
-
-    model_name: str | None = None
-    context_window_max: int | None = Field(default=None, ge=1)
 
 
 def _put_headers(view: WorkingMemoryView) -> dict[str, str]:
@@ -207,7 +192,7 @@ class WorkingMemoryPut:
         self.documented = documented
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        arguments = _hot_arguments(scope, PutWorkingMemoryQuery)
+        arguments = _hot_arguments(scope, ContextWindowQuery)
         if arguments is None or not _is_json(scope):
             await self.documented.handle(scope, receive, send)
             return
@@ -281,5 +266,5 @@ _with_hot_paths(router)
 
 # Each query model's values when the query is empty (the common case: nothing to validate).
 _NO_QUERY: dict[type[DomainModel], dict[str, Any]] = {
-    model: model().model_dump() for model in (GetWorkingMemoryQuery, PutWorkingMemoryQuery)
+    model: model().model_dump() for model in (GetWorkingMemoryQuery, ContextWindowQuery)
 }

@@ -154,6 +154,41 @@ def test_where_reads_happen_on_the_event_loop(tmp_path: Path, redis_url: str) ->
         assert lambda_app.state.session_reader is None  # Lambda: no lifespan of its own, reads inline
 
 
+def test_a_redis_that_cannot_be_asked_at_start_up_leaves_reads_on_the_blocking_path(tmp_path: Path) -> None:
+    # REDIS_CLUSTER=auto asks the server at start-up whether it is a cluster; with Redis down the server
+    # still starts, without the event-loop reader, and answers 503s (and serves again once Redis is back)
+    from tests.fixtures.redis_process import free_port
+
+    app = create_app(make_container(tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0", redis_cluster="auto"))
+    with TestClient(app) as api:
+        assert app.state.session_reader is None
+        response = api.get("/v1/working-memory/s1")
+    assert response.status_code == 503 and "redis" in response.json()["detail"], response.text
+
+
+def test_a_redis_token_from_a_secret_keeps_reads_on_the_blocking_store(tmp_path: Path, redis_url: str) -> None:
+    # The async client takes credentials from the URL only, so a secret AUTH token means no reader
+    container = make_container(tmp_path, redis_url=redis_url, redis_auth_token_secret="arn:aws:secretsmanager:x")
+    assert container.session_reader() is None
+
+
+def test_a_prime_makes_the_reader_decode_the_session(apps: Apps) -> None:
+    # A prime rewrites the document with the json module: the stored JSON is no longer the models' own,
+    # so the reader must decode it rather than answer it as stored
+    from agent_memory.domain.models import SessionJson, SessionKey, WorkingMemory
+
+    api = apps.hot
+    assert api.post(SESSIONS, json={"session_id": "s1"}).status_code == 201
+    assert api.post(f"{SESSIONS}/s1/messages", json={"role": "user", "content": "hi"}).status_code == 200
+    reader = api.app.state.session_reader  # type: ignore[attr-defined]
+    key = SessionKey(tenant="default", session_id="s1")
+    assert isinstance(api.portal.call(lambda: reader.get(key, as_json=True)), SessionJson)  # type: ignore[union-attr]
+    assert api.post("/v1/long-term-memory/", json={"memories": [{"id": "r1", "text": "tea"}]}).status_code == 200
+    assert api.post(f"{SESSIONS}/s1/prime", json=["r1"]).status_code == 200
+    after = api.portal.call(lambda: reader.get(key, as_json=True))  # type: ignore[union-attr]
+    assert isinstance(after, WorkingMemory) and [m.id for m in after.memories] == ["r1"]
+
+
 def test_redis_down_is_a_503_on_the_hot_path(tmp_path: Path) -> None:
     from tests.fixtures.redis_process import free_port
 

@@ -10,27 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from agent_memory.adapters.redis_working_memory import RedisWorkingMemoryStore
-from agent_memory.adapters.sqlite_working_memory import SqliteWorkingMemoryStore
 from agent_memory.domain.errors import MessageLimitError
 from agent_memory.domain.models import MemoryMessage, MemoryRecord, SessionKey, WorkingMemory
 from agent_memory.ports import WorkingMemoryStore
+from tests.fixtures.working_memory_stores import STORE_KINDS, working_memory_store
 
 KEY = SessionKey(tenant="t1", session_id="s1")
 
 
-@pytest.fixture(params=[pytest.param(k, marks=pytest.mark.redis) for k in ("redis", "redis-cluster")] + ["sqlite"])
+@pytest.fixture(params=STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WorkingMemoryStore]:
-    if request.param.startswith("redis"):
-        cluster = request.param == "redis-cluster"
-        url = request.getfixturevalue("redis_cluster_url" if cluster else "redis_url")
-        redis_store = RedisWorkingMemoryStore.from_url(url, cluster=cluster)
-        yield redis_store
-        redis_store.close()
-    else:
-        sqlite_store = SqliteWorkingMemoryStore(tmp_path / "wm.sqlite3")
-        yield sqlite_store
-        sqlite_store.close()
+    with working_memory_store(request, tmp_path) as opened:
+        yield opened
 
 
 def messages(*ids: str) -> list[MemoryMessage]:

@@ -15,7 +15,6 @@ import pytest
 import redis
 
 from agent_memory.adapters.redis_working_memory import RedisWorkingMemoryStore
-from agent_memory.adapters.sqlite_working_memory import SqliteWorkingMemoryStore
 from agent_memory.domain import keys
 from agent_memory.domain.errors import InvalidInputError
 from agent_memory.domain.models import (
@@ -27,26 +26,16 @@ from agent_memory.domain.models import (
     WorkingMemory,
 )
 from agent_memory.ports import WorkingMemoryStore
+from tests.fixtures.working_memory_stores import STORE_KINDS, working_memory_store
 
 TENANT = "t1"
 
 
-REDIS_KINDS = [pytest.param(kind, marks=pytest.mark.redis) for kind in ("redis", "redis-cluster")]
 
-
-@pytest.fixture(params=[*REDIS_KINDS, "sqlite"])
+@pytest.fixture(params=STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WorkingMemoryStore]:
-    if request.param.startswith("redis"):
-        # One server, or the local 3-node cluster through a RedisCluster client (tests/fixtures/redis_cluster.py).
-        cluster = request.param == "redis-cluster"
-        url = request.getfixturevalue("redis_cluster_url" if cluster else "redis_url")
-        redis_store = RedisWorkingMemoryStore.from_url(url, cluster=cluster)
-        yield redis_store
-        redis_store.close()
-    else:
-        sqlite_store = SqliteWorkingMemoryStore(tmp_path / "wm.sqlite3")
-        yield sqlite_store
-        sqlite_store.close()
+    with working_memory_store(request, tmp_path) as opened:
+        yield opened
 
 
 def key(session_id: str = "s1", namespace: str | None = None, user_id: str | None = None,

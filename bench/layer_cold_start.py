@@ -10,7 +10,10 @@ whose sys.path is the layer's `python/` and the handler's directory ahead of the
 the child fails the sample if any third-party module came from elsewhere. Timed in the child, from
 before `import <handler module>` to after the first response:
 
-- `minimal`: a FastAPI app with one GET route under Mangum (app built at import, as usually written);
+- `minimal`: a FastAPI app with one GET route under Mangum (app built at import, as usually written): the
+  target's reference;
+- `minimal, health, collector paused`: the same with the garbage collector paused for its cold start, as
+  our handlers do (agent_memory/cold_start.py): what that pause alone gives (for comparison only);
 - `ours, health` / `ours, first GET` / `ours, first PUT`: api_handler with a real redis-server
   (REDIS_URL), the first request of the process being `GET /v1/health`, a working-memory GET of a stored
   session (`events/working_memory_get.json`, with `model_name`: the response's context percentages count
@@ -18,7 +21,8 @@ before `import <handler module>` to after the first response:
   sends unless its config sets `default_model_name`), or a working-memory PUT; long-term memory and
   extraction off (LONG_TERM_MEMORY=false,
   ENABLE_DISCRETE_MEMORY_EXTRACTION=false: their clients are built on their first use, which these
-  requests never reach), AUTH_MODE=disabled (AWS_LAMBDA_FUNCTION_NAME unset, else the app refuses it);
+  requests never reach), AUTH_MODE=disabled (AWS_LAMBDA_FUNCTION_NAME unset, else the app refuses it),
+  AWS_LAMBDA_RUNTIME_API set as the runtime sets it;
 - `ours, first GET/PUT, api_key` (`--no-api-key-rows` leaves them out): the stack's default auth, the key
   read from a moto DynamoDB server (in this process), with boto3 pip-installed and compiled in a
   directory of its own standing for the runtime's /var/runtime (with the credentials in the environment,
@@ -68,6 +72,37 @@ def health():
 
 
 handler = Mangum(app, lifespan="off")
+'''
+
+# The same handler with the collector paused for its cold start as ours is (agent_memory/cold_start.py):
+# what that pause alone would give the minimal handler, for comparison (the target is against the one above).
+MINIMAL_PAUSED_HANDLER = '''\
+"""The minimal handler, the cyclic garbage collector off from its import to the end of its first invocation."""
+import gc
+
+gc.disable()
+
+from fastapi import FastAPI
+from mangum import Mangum
+
+app = FastAPI()
+
+
+@app.get("/v1/health")
+def health():
+    return {"now": 0}
+
+
+_adapter = Mangum(app, lifespan="off")
+
+
+def handler(event, context):
+    try:
+        return _adapter(event, context)
+    finally:
+        if not gc.isenabled():
+            gc.freeze()
+            gc.enable()
 '''
 
 # Runs in the child (python3.12 -B -s): argv = layer python dir, handler dir, module, event file, and
@@ -244,6 +279,7 @@ def measure(layer: Path, python: str, runs: int, *, source_rows: bool, api_key_r
         minimal_dir = tmp / "minimal"
         minimal_dir.mkdir()
         (minimal_dir / "minimal_handler.py").write_text(MINIMAL_HANDLER)
+        (minimal_dir / "minimal_paused_handler.py").write_text(MINIMAL_PAUSED_HANDLER)
         layers = {"bytecode": layer}
         if source_rows:
             layers["source only"] = without_bytecode(layer, tmp / "source-only")
@@ -260,6 +296,9 @@ def measure(layer: Path, python: str, runs: int, *, source_rows: bool, api_key_r
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "AWS_REGION": "us-east-1",
+            # Set by the Lambda runtime in every execution environment; the handlers pause the garbage
+            # collector for their cold start only there (agent_memory/cold_start.py)
+            "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
         }
         get, put = EVENTS / "working_memory_get.json", EVENTS / "working_memory_put.json"
         get_plain = _without_model_name(get, tmp / "get_plain.json")
@@ -268,6 +307,8 @@ def measure(layer: Path, python: str, runs: int, *, source_rows: bool, api_key_r
         for kind in layers:
             rows += [
                 (f"minimal, health ({kind})", kind, minimal_dir, "minimal_handler", EVENTS / "health.json", env, None),
+                (f"minimal, health, collector paused ({kind})", kind, minimal_dir, "minimal_paused_handler",
+                 EVENTS / "health.json", env, None),
                 (f"ours, health ({kind})", kind, API_DIR, "api_handler", EVENTS / "health.json", env, None),
                 (f"ours, first GET ({kind})", kind, API_DIR, "api_handler", get, env, None),
                 (f"ours, first GET, no model_name ({kind})", kind, API_DIR, "api_handler", get_plain, env, None),

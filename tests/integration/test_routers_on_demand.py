@@ -105,7 +105,7 @@ def test_the_lambda_handler_app_imports_no_other_router_for_a_health_check(tmp_p
     assert routers == ["agent_memory.http.routers.health"]
 
 
-def test_a_first_working_memory_call_builds_no_long_term_or_prompt_model(tmp_path: Path) -> None:
+def test_a_first_working_memory_call_imports_no_long_term_or_prompt_code(tmp_path: Path) -> None:
     # Given a fresh Lambda handler process (embedded store), when its first request is a working-memory PUT
     import json
     import subprocess
@@ -116,7 +116,9 @@ def test_a_first_working_memory_call_builds_no_long_term_or_prompt_model(tmp_pat
         "from agent_memory.cli import FakeLambdaContext\n"
         "r = api_handler.handler(json.load(open(sys.argv[2])), FakeLambdaContext())\n"
         "loaded = [m for m in ('agent_memory.http.schemas', 'agent_memory.services.prompt',\n"
-        "                      'agent_memory.services.maintenance') if m in sys.modules]\n"
+        "                      'agent_memory.services.maintenance', 'agent_memory.services.long_term',\n"
+        "                      'agent_memory.domain.filters', 'agent_memory.domain.search',\n"
+        "                      'agent_memory.services.task_worker') if m in sys.modules]\n"
         "print(json.dumps([r['statusCode'], loaded]))"
     )
     env = {"PATH": "/usr/bin:/bin", "AGENT_MEMORY_DATA_DIR": str(tmp_path), "EMBEDDING_PROVIDER": "fake",
@@ -126,6 +128,7 @@ def test_a_first_working_memory_call_builds_no_long_term_or_prompt_model(tmp_pat
                           str(repo / "events" / "working_memory_put.json")],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=True)  # fmt: skip
     status, loaded = json.loads(out.stdout.strip().splitlines()[-1])
-    # Then it answers 200 with the working-memory models only (http/working_memory_schemas.py)
+    # Then it answers 200 with the working-memory models only (http/working_memory_schemas.py), without
+    # importing the long-term service, its domain or the embedded worker
     assert status == 200
     assert loaded == []

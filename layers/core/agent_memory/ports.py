@@ -10,25 +10,27 @@ cost more CPU than the rest of the request. Adapters raise only `agent_memory.do
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from datetime import datetime
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-from agent_memory.domain.api_keys import ApiKey
-from agent_memory.domain.filters import SearchQuery
-from agent_memory.domain.keywords import KeywordQuery
-from agent_memory.domain.models import (
-    DomainModel,
-    MemoryMessage,
-    MemoryRecord,
-    MemoryRecordResult,
-    SessionJson,
-    SessionKey,
-    SessionPage,
-    WorkingMemory,
-)
-from agent_memory.domain.rate_limit import RateDecision, RateLimit
-from agent_memory.domain.search import Candidates
-from agent_memory.domain.tasks import AnyTask
+from agent_memory.domain.models import DomainModel, MemoryMessage
+
+if TYPE_CHECKING:  # named in signatures only: a working-memory request imports none of the long-term domain
+    from datetime import datetime
+
+    from agent_memory.domain.api_keys import ApiKey
+    from agent_memory.domain.filters import SearchQuery
+    from agent_memory.domain.keywords import KeywordQuery
+    from agent_memory.domain.models import (
+        MemoryRecord,
+        MemoryRecordResult,
+        SessionJson,
+        SessionKey,
+        SessionPage,
+        WorkingMemory,
+    )
+    from agent_memory.domain.rate_limit import RateDecision, RateLimit
+    from agent_memory.domain.search import Candidates
+    from agent_memory.domain.tasks import AnyTask
 
 K = TypeVar("K", bound=Hashable)
 

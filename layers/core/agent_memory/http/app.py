@@ -16,7 +16,6 @@ from agent_memory.http.body_limit import BodySizeLimit
 from agent_memory.http.errors import install_error_handlers
 from agent_memory.http.on_demand import IncludeRoutersOnDemand, RoutersOnDemand, RouterSpec
 from agent_memory.http.security import install_security
-from agent_memory.services.task_worker import BackgroundWorker
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +95,8 @@ def create_served_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from agent_memory.services.task_worker import BackgroundWorker
+
         # The embedded queue's worker, in this process only (Lambda never runs this lifespan).
         worker = container.task_worker() if container.settings.embedded_worker else None
         background = BackgroundWorker(worker) if worker is not None else None

@@ -19,7 +19,6 @@ from agent_memory.http.blocking import BlockingRunner
 from agent_memory.http.rate_limit import enforce_rate_limit
 from agent_memory.ports import SessionReader
 from agent_memory.services.auth import TENANT_HEADER, Authenticator, require
-from agent_memory.services.long_term import LongTermService
 from agent_memory.services.working_memory import WorkingMemoryService
 
 
@@ -89,13 +88,6 @@ async def get_working_memory_service(container: ContainerDep) -> WorkingMemorySe
 
 
 WorkingMemoryServiceDep = Annotated[WorkingMemoryService, Depends(get_working_memory_service)]
-
-
-async def get_long_term_service(container: ContainerDep) -> LongTermService:
-    return container.long_term_service
-
-
-LongTermServiceDep = Annotated[LongTermService, Depends(get_long_term_service)]
 
 
 async def get_runner(request: Request) -> BlockingRunner:

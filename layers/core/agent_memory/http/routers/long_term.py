@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query, Response
 
 from agent_memory.domain.models import MemoryRecord, utcnow
 from agent_memory.domain.search import SearchRequest
-from agent_memory.http.deps import READ, WRITE, LongTermServiceDep, RunDep, TenantDep
+from agent_memory.http.deps import READ, WRITE, RunDep, TenantDep
 from agent_memory.http.errors import error_responses
 from agent_memory.http.json_body import StrictJsonRoute
+from agent_memory.http.long_term_deps import LongTermServiceDep
 from agent_memory.http.schemas import (
     AckResponse,
     CreateMemoryRecordRequest,

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from agent_memory.http.deps import READ, LongTermServiceDep, RunDep, TenantDep, WorkingMemoryServiceDep
+from agent_memory.http.deps import READ, RunDep, TenantDep, WorkingMemoryServiceDep
 from agent_memory.http.errors import error_responses
 from agent_memory.http.json_body import StrictJsonRoute
+from agent_memory.http.long_term_deps import LongTermServiceDep
 from agent_memory.http.schemas import MemoryPromptRequest, MemoryPromptResponse
 from agent_memory.services.prompt import build_prompt
 

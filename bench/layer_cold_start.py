@@ -24,9 +24,10 @@ before `import <handler module>` to after the first response:
   requests never reach), AUTH_MODE=disabled (AWS_LAMBDA_FUNCTION_NAME unset, else the app refuses it),
   AWS_LAMBDA_RUNTIME_API set as the runtime sets it;
 - `ours, first GET/PUT, api_key` (`--no-api-key-rows` leaves them out): the stack's default auth, the key
-  read from a moto DynamoDB server (in this process), with boto3 pip-installed and compiled in a
-  directory of its own standing for the runtime's /var/runtime (with the credentials in the environment,
-  as on Lambda, the read goes through adapters/_aws_json.py and boto3 stays unimported);
+  read from a moto DynamoDB server (in this process); with the credentials in the environment, as on
+  Lambda, the read goes through adapters/_aws_json.py and boto3 stays unimported;
+- every row's sys.path ends with boto3 pip-installed and compiled in a directory of its own, standing for
+  the runtime's /var/runtime, which every Lambda function has (Powertools imports botocore's package);
 - the same rows from a copy of the layer without its `__pycache__` directories (`--no-source-rows`
   leaves them out): what a layer without bytecode costs on every cold start.
 
@@ -106,7 +107,7 @@ def handler(event, context):
 '''
 
 # Runs in the child (python3.12 -B -s): argv = layer python dir, handler dir, module, event file, and
-# optionally a directory standing for the runtime's /var/runtime (boto3).
+# and a directory standing for the runtime's /var/runtime (boto3).
 _CHILD = r"""
 import json, sys, time
 layer, handler_dir, module, event_path = sys.argv[1:5]
@@ -184,11 +185,10 @@ def without_bytecode(layer: Path, out: Path) -> Path:
 
 def _sample(
     python: str, layer: Path, handler_dir: Path, module: str, event: Path, env: dict[str, str],
-    runtime: Path | None = None,
+    runtime: Path,
 ) -> dict[str, Any]:
-    extra = [str(runtime)] if runtime else []
     result = subprocess.run(
-        [python, "-B", "-s", "-c", _CHILD, str(layer), str(handler_dir), module, str(event), *extra],
+        [python, "-B", "-s", "-c", _CHILD, str(layer), str(handler_dir), module, str(event), str(runtime)],
         capture_output=True, text=True, env=env, cwd=tempfile.gettempdir(), timeout=120,
     )  # fmt: skip
     if result.returncode != 0:
@@ -228,8 +228,8 @@ def _runtime_boto3(out: Path, python: str) -> Path:
 
 
 @contextmanager
-def _api_key_table(tmp: Path, python: str) -> Iterator[tuple[dict[str, str], str, Path]]:
-    """moto's DynamoDB with the stack's key table and one key: (environment, the key, the runtime dir)."""
+def _api_key_table() -> Iterator[tuple[dict[str, str], str]]:
+    """moto's DynamoDB with the stack's key table and one key: (environment, the key)."""
     import boto3
     from moto.server import ThreadedMotoServer
     from tests.fixtures.moto_dynamodb import create_api_keys_table
@@ -251,7 +251,7 @@ def _api_key_table(tmp: Path, python: str) -> Iterator[tuple[dict[str, str], str
                                  env={**os.environ, **env, "AUTH_MODE": "api_key"}, capture_output=True, text=True,
                                  check=True, timeout=120)  # fmt: skip
         key = created.stdout.strip().splitlines()[-1].strip()
-        yield env, key, _runtime_boto3(tmp / "runtime", python)
+        yield env, key
     finally:
         server.stop()
 
@@ -284,6 +284,9 @@ def measure(layer: Path, python: str, runs: int, *, source_rows: bool, api_key_r
         if source_rows:
             layers["source only"] = without_bytecode(layer, tmp / "source-only")
         redis_url = stack.enter_context(redis_server())
+        # Every function's sys.path ends with the runtime's /var/runtime, which holds boto3 and botocore
+        # (Powertools imports botocore's package when it can, to tag the SDK's user agent)
+        runtime = _runtime_boto3(tmp / "runtime", python)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONDONTWRITEBYTECODE": "1",
@@ -302,39 +305,39 @@ def measure(layer: Path, python: str, runs: int, *, source_rows: bool, api_key_r
         }
         get, put = EVENTS / "working_memory_get.json", EVENTS / "working_memory_put.json"
         get_plain = _without_model_name(get, tmp / "get_plain.json")
-        # (name, layer kind, handler dir, module, event, environment, runtime dir)
-        rows: list[tuple[str, str, Path, str, Path, dict[str, str], Path | None]] = []
+        # (name, layer kind, handler dir, module, event, environment)
+        rows: list[tuple[str, str, Path, str, Path, dict[str, str]]] = []
         for kind in layers:
             rows += [
-                (f"minimal, health ({kind})", kind, minimal_dir, "minimal_handler", EVENTS / "health.json", env, None),
+                (f"minimal, health ({kind})", kind, minimal_dir, "minimal_handler", EVENTS / "health.json", env),
                 (f"minimal, health, collector paused ({kind})", kind, minimal_dir, "minimal_paused_handler",
-                 EVENTS / "health.json", env, None),
-                (f"ours, health ({kind})", kind, API_DIR, "api_handler", EVENTS / "health.json", env, None),
-                (f"ours, first GET ({kind})", kind, API_DIR, "api_handler", get, env, None),
-                (f"ours, first GET, no model_name ({kind})", kind, API_DIR, "api_handler", get_plain, env, None),
-                (f"ours, first PUT ({kind})", kind, API_DIR, "api_handler", put, env, None),
-            ]
+                 EVENTS / "health.json", env),
+                (f"ours, health ({kind})", kind, API_DIR, "api_handler", EVENTS / "health.json", env),
+                (f"ours, first GET ({kind})", kind, API_DIR, "api_handler", get, env),
+                (f"ours, first GET, no model_name ({kind})", kind, API_DIR, "api_handler", get_plain, env),
+                (f"ours, first PUT ({kind})", kind, API_DIR, "api_handler", put, env),
+            ]  # fmt: skip
         if api_key_rows:
-            key_env, key, runtime = stack.enter_context(_api_key_table(tmp, python))
+            key_env, key = stack.enter_context(_api_key_table())
             keyed = {**env, **key_env, "AUTH_MODE": "api_key"}
             rows += [
                 ("ours, first GET, api_key (bytecode)", "bytecode", API_DIR, "api_handler",
-                 _with_key(get, key, tmp / "get_key.json"), keyed, runtime),
+                 _with_key(get, key, tmp / "get_key.json"), keyed),
                 ("ours, first PUT, api_key (bytecode)", "bytecode", API_DIR, "api_handler",
-                 _with_key(put, key, tmp / "put_key.json"), keyed, runtime),
+                 _with_key(put, key, tmp / "put_key.json"), keyed),
             ]  # fmt: skip
             # The keyed GETs read the session in the key's tenant
             _sample(python, layer, API_DIR, "api_handler", rows[-1][4], keyed, runtime)
         # The session the GETs read; one unmeasured round of every row warms the page cache.
-        _sample(python, layer, API_DIR, "api_handler", put, env)
-        for _, kind, handler_dir, module, event, row_env, row_runtime in rows:
-            _sample(python, layers[kind], handler_dir, module, event, row_env, row_runtime)
+        _sample(python, layer, API_DIR, "api_handler", put, env, runtime)
+        for _, kind, handler_dir, module, event, row_env in rows:
+            _sample(python, layers[kind], handler_dir, module, event, row_env, runtime)
         load_before = _load()
         samples: dict[str, list[dict[str, Any]]] = {row[0]: [] for row in rows}
         started = time.monotonic()
         for _ in range(runs):
-            for name, kind, handler_dir, module, event, row_env, row_runtime in rows:
-                samples[name].append(_sample(python, layers[kind], handler_dir, module, event, row_env, row_runtime))
+            for name, kind, handler_dir, module, event, row_env in rows:
+                samples[name].append(_sample(python, layers[kind], handler_dir, module, event, row_env, runtime))
         elapsed = time.monotonic() - started
         load_after = _load()
     results = {name: _summary(s) for name, s in samples.items()}

@@ -48,7 +48,3 @@ def resume(*, collect: bool = False) -> None:
         gc.collect()
     gc.freeze()
     gc.enable()
-
-
-def paused() -> bool:
-    return _paused

@@ -75,6 +75,9 @@ def read_tiktoken_file(path: Path) -> dict[bytes, int]:
     return {base64.b64decode(token): int(rank) for token, rank in lines}
 
 
+_UINT32 = next(code for code in "IL" if array(code).itemsize == 4)  # the type code of a 4-byte unsigned int
+
+
 class RankTable(Mapping[bytes, int]):
     """cl100k's ranks as an open-addressing hash table laid out in bytes, read where it lies.
 
@@ -82,7 +85,7 @@ class RankTable(Mapping[bytes, int]):
     two), the key count and the key bytes' length (uint32 each); then per slot the key's offset in the key
     bytes plus one (0: an empty slot), its rank (uint32 arrays) and its length (a byte); then the keys'
     bytes. A key's slot is `crc32(key) & (slots - 1)`, or the next free one after it. Loading is three
-    array copies; a lookup is a crc32 and a probe or two (~0.4 µs, where a dict takes ~0.05 µs).
+    array copies; a lookup is a crc32 and a probe or two (under 1 µs, where a dict takes ~0.05 µs).
     """
 
     MAGIC = b"CL100KT1"
@@ -98,10 +101,10 @@ class RankTable(Mapping[bytes, int]):
         ranks_at = offsets_at + 4 * slots
         lengths_at = ranks_at + 4 * slots
         keys_at = lengths_at + slots
-        if slots & (slots - 1) or len(data) != keys_at + keys_length:
+        if not slots or slots & (slots - 1) or len(data) != keys_at + keys_length:
             raise ValueError("a truncated or malformed rank table")
-        self._offsets = array("I", data[offsets_at:ranks_at])
-        self._ranks = array("I", data[ranks_at:lengths_at])
+        self._offsets = array(_UINT32, data[offsets_at:ranks_at])
+        self._ranks = array(_UINT32, data[ranks_at:lengths_at])
         if sys.byteorder == "big":
             self._offsets.byteswap()
             self._ranks.byteswap()
@@ -114,7 +117,8 @@ class RankTable(Mapping[bytes, int]):
         """The table of `ranks` (cl100k_base's), as `__init__` reads it."""
         slots = 1 << max(4, (len(ranks) * 2).bit_length())  # a load factor between 1/4 and 1/2
         mask = slots - 1
-        offsets, rank_of, lengths = array("I", bytes(4 * slots)), array("I", bytes(4 * slots)), bytearray(slots)
+        offsets, rank_of = array(_UINT32, bytes(4 * slots)), array(_UINT32, bytes(4 * slots))
+        lengths = bytearray(slots)
         keys = bytearray()
         for key, rank in ranks.items():
             if not 0 < len(key) < 256:

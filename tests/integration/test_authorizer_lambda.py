@@ -142,3 +142,34 @@ def test_importing_the_authorizer_loads_no_sdk() -> None:
     result = subprocess.run([sys.executable, "-c", code, str(HANDLER_FILE.parent)], capture_output=True,
                             text=True, check=True, cwd=REPO, timeout=60)
     assert result.stdout.strip() == ""
+
+
+def test_in_a_lambda_environment_the_collector_is_paused_until_the_first_answer_even_a_refusal(
+    tmp_path: Path,
+) -> None:
+    # Given a fresh process marked as a Lambda execution environment, and a wiring the authorizer refuses
+    # (AUTH_MODE=disabled: its first invocation raises), when the handler module is imported and invoked
+    import subprocess
+    import sys
+
+    child = (
+        "import gc, json, sys; sys.path.insert(0, sys.argv[1]); import authorizer_handler\n"
+        "from agent_memory.cli import FakeLambdaContext\n"
+        "state = {'on_after_import': gc.isenabled()}\n"
+        "try:\n"
+        "    authorizer_handler.handler(json.load(open(sys.argv[2])), FakeLambdaContext())\n"
+        "except Exception as exc:\n"
+        "    state['raised'] = type(exc).__name__\n"
+        "state |= {'on_after_first': gc.isenabled(), 'frozen': gc.get_freeze_count() > 0}\n"
+        "print(json.dumps(state))"
+    )
+    env = {"PATH": "/usr/bin:/bin", "AGENT_MEMORY_DATA_DIR": str(tmp_path), "AUTH_MODE": "disabled",
+           "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+           "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", child, str(HANDLER_FILE.parent), str(EVENT)],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Then the collector was off from the import and is back on, frozen, after the failed invocation
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "on_after_import": False, "raised": "ConfigurationError", "on_after_first": True, "frozen": True
+    }  # fmt: skip

@@ -43,6 +43,7 @@ def test_the_regional_endpoint_only_where_boto3_would_use_it(monkeypatch: pytest
     monkeypatch.delenv("AWS_USE_DUALSTACK_ENDPOINT", raising=False)
     assert _aws_json.regional_endpoint("dynamodb", "us-east-1") == "https://dynamodb.us-east-1.amazonaws.com"
     assert _aws_json.regional_endpoint("dynamodb", "ap-southeast-4") == "https://dynamodb.ap-southeast-4.amazonaws.com"
+    assert _aws_json.regional_endpoint("sqs", "eu-west-1") == "https://sqs.eu-west-1.amazonaws.com"
     # Other partitions and endpoint variants are boto3's to resolve
     assert _aws_json.regional_endpoint("dynamodb", "cn-north-1") is None
     assert _aws_json.regional_endpoint("dynamodb", "us-gov-west-1") is None
@@ -64,8 +65,12 @@ def test_boto3_is_used_without_credentials_in_the_environment(monkeypatch: pytes
     client = aws_client("dynamodb", region="us-east-1", timeout_seconds=1.0)
     assert isinstance(client, _aws_json.AwsJsonClient)
     assert client.url == "https://dynamodb.us-east-1.amazonaws.com/"
+    sqs = aws_client("sqs", region="us-east-1", timeout_seconds=1.0)
+    assert isinstance(sqs, _aws_json.AwsJsonClient)
+    assert sqs.url == "https://sqs.us-east-1.amazonaws.com/"
     # and every other service stays on boto3
-    assert not isinstance(aws_client("sqs", region="us-east-1", timeout_seconds=1.0), _aws_json.AwsJsonClient)
+    secrets = aws_client("secretsmanager", region="us-east-1", timeout_seconds=1.0)
+    assert not isinstance(secrets, _aws_json.AwsJsonClient)
 
 
 @pytest.mark.parametrize("setting", ["HTTPS_PROXY", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"])

@@ -1,11 +1,15 @@
-"""A DynamoDB client of the standard library: one signed JSON POST per call, for the API key read on a cold start.
+"""A DynamoDB and SQS client of the standard library: one signed JSON POST per call, for the calls a cold
+start's first request makes.
 
-Why: with AUTH_MODE=api_key every cold start's first request reads its key from DynamoDB, and boto3 makes
-that request wait ~0.2 s of CPU for itself: importing botocore (urllib3's URL regexes alone are ~30 ms),
-then building a client (listing ~400 service model directories, loading the DynamoDB model and the
-endpoint rules). DynamoDB's API is JSON 1.0 over HTTPS with a SigV4 signature, which this module sends
-with `http.client`, `hmac` and `json`: `get_item(TableName=..., Key=...)` and every other operation take
-boto3's low-level arguments and return its response dicts, whose shapes are the wire format.
+Why: with AUTH_MODE=api_key every cold start's first request reads its key from DynamoDB, and a first
+working-memory PUT of a stack with extraction on queues its task in SQS; boto3 makes such a request wait
+~0.2 s of CPU for itself: importing botocore (urllib3's URL regexes alone are ~30 ms), then building a
+client (listing ~400 service model directories, loading the service model and the endpoint rules). Both
+APIs are JSON 1.0 over HTTPS with a SigV4 signature (SQS's since 2023; botocore uses it too), which this
+module sends with `http.client`, `hmac` and `json`: `get_item(TableName=..., Key=...)`,
+`send_message(QueueUrl=..., MessageBody=...)` and every other operation take boto3's low-level arguments
+and return its response dicts, whose shapes are the wire format. SQS is "query compatible": its errors
+carry their former code in `x-amzn-query-error`, which becomes the error's code, as botocore makes it.
 
 It is used only where it behaves as boto3 would (`aws_client` in `_aws.py` decides): credentials in the
 environment (Lambda sets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, the first source
@@ -34,7 +38,8 @@ import zlib
 from typing import Any
 from urllib.parse import urlsplit
 
-JSON_TARGETS = {"dynamodb": "DynamoDB_20120810"}
+JSON_TARGETS = {"dynamodb": "DynamoDB_20120810", "sqs": "AmazonSQS"}
+_QUERY_COMPATIBLE = frozenset({"sqs"})  # errors also carry their query-protocol code (x-amzn-query-error)
 _ENDPOINT_VARIANTS = ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT")
 _BOTOCORE_ONLY = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "AWS_ENDPOINT_URL")
 _THROTTLING = {
@@ -122,8 +127,8 @@ def _pascal(operation: str) -> str:
 
 
 class AwsJsonClient:
-    """boto3's low-level client interface for a JSON 1.0 service (DynamoDB), over one kept-alive connection
-    per thread.
+    """boto3's low-level client interface for a JSON 1.0 service (DynamoDB, SQS), over one kept-alive
+    connection per thread.
 
     Example::
 
@@ -172,10 +177,12 @@ class AwsJsonClient:
         raise AssertionError("unreachable")
 
     def _send(self, target: str, body: bytes) -> dict[str, Any]:
+        plain = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": target}
+        if self._service in _QUERY_COMPATIBLE:
+            plain["x-amzn-query-mode"] = "true"  # as botocore asks: the error's query code in x-amzn-query-error
         headers = sigv4_headers(
             url=self.url, body=body, service=self._service, region=self._region, credentials=self._credentials,
-            headers={"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": target},
-            now=datetime.datetime.now(datetime.UTC),
+            headers=plain, now=datetime.datetime.now(datetime.UTC),
         )  # fmt: skip
         reused = getattr(self._local, "connection", None) is not None
         try:
@@ -199,8 +206,12 @@ class AwsJsonClient:
             raise AwsTransportError("unparsable response") from exc
         if response.status >= 300:
             code = str(parsed.get("__type", "") or response.getheader("x-amzn-ErrorType", "") or response.status)
+            code = code.split(":", 1)[0].rsplit("#", 1)[-1]
+            query_code, _, kind = (response.getheader("x-amzn-query-error") or "").partition(";")
+            if query_code and kind:  # botocore's reading of a query-compatible service's error
+                code = query_code
             message = str(parsed.get("message") or parsed.get("Message") or "")
-            raise AwsServiceError(code.rsplit("#", 1)[-1].split(":", 1)[0], message, response.status)
+            raise AwsServiceError(code, message, response.status)
         return parsed
 
     def _exchange(self, headers: dict[str, str], body: bytes) -> tuple[http.client.HTTPResponse, bytes]:

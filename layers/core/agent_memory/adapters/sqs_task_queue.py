@@ -1,9 +1,11 @@
 """The task queue on AWS: an SQS standard queue, consumed by ExtractionFunction through Lambda's poller.
 
-boto3 is imported when the first client is built, never at import time (cold start). Every call has
-connect and read timeouts and at most one retry (botocore's standard mode), so a PUT that enqueues
-waits at most about twice `timeout_seconds` for an SQS outage before answering without it.
-`endpoint_url` lets moto or LocalStack stand in for SQS.
+The client is built on the first call, never at import time: with the credentials in the environment
+(Lambda) the standard library's JSON client (adapters/_aws_json.py), so a cold start's first PUT that
+queues extraction does not wait ~0.2 s for boto3; else boto3's. Every call has connect and read timeouts
+and at most one retry (botocore's standard mode), so a PUT that enqueues waits at most about twice
+`timeout_seconds` for an SQS outage before answering without it. `endpoint_url` lets moto or LocalStack
+stand in for SQS.
 
 Debounce uses `DelaySeconds` (at most 900 s): the consumer skips a task superseded by a newer write,
 since SQS cannot replace a message already sent.

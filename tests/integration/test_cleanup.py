@@ -31,7 +31,7 @@ from agent_memory.domain.errors import DependencyUnavailableError
 from agent_memory.domain.models import MemoryMessage, MemoryRecord, SessionKey, WorkingMemory, format_datetime
 from agent_memory.domain.tasks import AnyTask, ExtractionTask, decode_task
 from agent_memory.services.cleanup import CURSOR_TENANT, CleanupService
-from agent_memory.services.extraction import ExtractionScheduler
+from agent_memory.services.extraction_scheduler import ExtractionScheduler
 from agent_memory.services.long_term import LongTermService
 from agent_memory.services.maintenance import ForgetPolicy
 from agent_memory.services.task_records import TaskRecords

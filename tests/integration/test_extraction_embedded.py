@@ -17,7 +17,7 @@ from agent_memory.bootstrap import Container
 from agent_memory.domain.models import MemoryMessage, SessionKey, WorkingMemory
 from agent_memory.domain.tasks import ExtractionTask, decode_task
 from agent_memory.http.app import create_app
-from agent_memory.services.extraction import session_generation
+from agent_memory.services.extraction_scheduler import session_generation
 from agent_memory.services.task_worker import TaskWorker
 from tests.fixtures.app import make_settings
 from tests.fixtures.openai_stub import OpenAIStub

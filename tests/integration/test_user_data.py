@@ -16,7 +16,7 @@ import pytest
 from agent_memory.domain.models import MemoryMessage, MemoryRecord, SessionKey, WorkingMemory
 from agent_memory.domain.summary_views import SummaryViewPartitionResult, Task
 from agent_memory.domain.tasks import ExtractionTask, decode_task
-from agent_memory.services.extraction import session_task_id
+from agent_memory.services.extraction_scheduler import session_task_id
 from agent_memory.services.summary_views import PARTITIONS
 from agent_memory.services.task_records import TaskRecords
 from tests.fixtures.app import WITH_OPENSEARCH, LiveServer, make_container, serve_in_thread

@@ -177,3 +177,22 @@ def _wait_until_stalled(redis_url: str) -> None:
             return
         time.sleep(0.01)
     raise AssertionError("the Redis server never stalled")
+
+
+def test_the_long_term_service_is_built_on_the_first_promotion_only(tmp_path: Path) -> None:
+    # Given long-term memory on (the default), a working-memory GET and a PUT with no new memories build
+    # neither the long-term service nor its store and embedder (a cold start's opensearch-py and Bedrock
+    # or OpenAI clients); the first PUT with a new memory builds it and promotes as before
+    container = Container(make_settings(tmp_path), language_model=None)
+    assert container.settings.long_term_memory
+    built = ("long_term_service", "long_term_store", "embedder")
+    with TestClient(create_app(container)) as client:
+        assert client.put("/v1/working-memory/s1", json={"messages": PUT_BODY["messages"]}).status_code == 200
+        assert client.get("/v1/working-memory/s1").status_code == 200
+        assert [name for name in built if name in container.__dict__] == []
+        response = client.put("/v1/working-memory/s1", json=PUT_BODY)
+        assert response.status_code == 200, response.text
+        assert response.headers["x-agent-memory-promotion"].startswith("promoted")
+        assert [name for name in built if name in container.__dict__] == list(built)
+        assert response.json()["memories"][0]["persisted_at"] is not None
+        assert _long_term_ids(client) == ["new-fact"]

@@ -15,7 +15,7 @@ from agent_memory.bootstrap import Container
 from agent_memory.domain.models import MemoryMessage, MemoryRecord, SessionKey, WorkingMemory, utcnow
 from agent_memory.domain.tasks import ExtractionTask, RecordExtractionTask
 from agent_memory.ports import ChatMessage, Completion
-from agent_memory.services.extraction import session_generation
+from agent_memory.services.extraction_scheduler import session_generation
 from agent_memory.services.user_data import UserTombstone, UserTombstones
 from tests.fixtures.app import make_container
 

@@ -8,7 +8,7 @@ imports no SDK it does not use. Tests build their own Container with explicit ad
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from agent_memory.config import Settings, get_settings
 if TYPE_CHECKING:
     from agent_memory.adapters.openai_client import AzureOpenAITarget
     from agent_memory.adapters.secrets import RotatingSecret, SecretReader
+    from agent_memory.domain.models import WorkingMemory
     from agent_memory.domain.tasks import AnyTask
     from agent_memory.ports import (
         ApiKeyStore,
@@ -31,13 +32,14 @@ if TYPE_CHECKING:
     )
     from agent_memory.services.auth import Authenticator
     from agent_memory.services.cleanup import CleanupService
-    from agent_memory.services.extraction import ExtractionScheduler, ExtractionService
+    from agent_memory.services.extraction import ExtractionService
+    from agent_memory.services.extraction_scheduler import ExtractionScheduler
     from agent_memory.services.long_term import LongTermService
     from agent_memory.services.sessions import SessionService
     from agent_memory.services.summary_views import SummaryViewService
     from agent_memory.services.task_worker import TaskWorker
     from agent_memory.services.user_data import UserDataService
-    from agent_memory.services.working_memory import WorkingMemoryService
+    from agent_memory.services.working_memory import Promotion, WorkingMemoryService
 
 _UNSET: Any = object()
 
@@ -341,7 +343,7 @@ class Container:
                 max_message_chars=s.max_message_chars,
                 max_future_timestamp_seconds=s.max_future_timestamp_seconds,
             ),
-            promoter=self.long_term_service if s.long_term_memory else None,
+            promoter=_LongTermOnFirstPromotion(self) if s.long_term_memory else None,
             extraction=self.extraction_scheduler,
         )
 
@@ -362,7 +364,7 @@ class Container:
         """The producer of extraction tasks; None (nothing enqueued) when extraction is off."""
         if not self.settings.extraction_enabled or self.language_model is None:
             return None
-        from agent_memory.services.extraction import ExtractionScheduler
+        from agent_memory.services.extraction_scheduler import ExtractionScheduler
         from agent_memory.services.task_records import TaskRecords
 
         return ExtractionScheduler(
@@ -437,7 +439,7 @@ class Container:
             raise TypeError(f"{type(sessions).__name__} cannot be swept (no SessionSweeper methods)")
         scheduler = None
         if self.extraction_scheduler is not None:
-            from agent_memory.services.extraction import ExtractionScheduler
+            from agent_memory.services.extraction_scheduler import ExtractionScheduler
             from agent_memory.services.task_records import TaskRecords
 
             # No debounce: the session may expire soon after this run.
@@ -554,6 +556,25 @@ class Container:
 _container: Container | None = None
 _container_lock = threading.Lock()
 
+
+
+class _LongTermOnFirstPromotion:
+    """The container's long-term service as the working-memory service's `Promoter`, built on the first
+    promotion rather than with the working-memory service: a working-memory call that promotes nothing
+    (every GET, and every PUT without new memories) then never builds the long-term store and the
+    embedder, whose clients (opensearch-py, a Bedrock or OpenAI client) cost a cold start ~0.25 s."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    def promote(self, tenant: str, memory: WorkingMemory) -> Promotion:
+        return self._container.long_term_service.promote(tenant, memory)
+
+    def retract(self, tenant: str, memory_ids: Sequence[str]) -> None:
+        self._container.long_term_service.retract(tenant, memory_ids)
+
+    def settle(self, tenant: str, memory_ids: Sequence[str]) -> None:
+        self._container.long_term_service.settle(tenant, memory_ids)
 
 def get_container() -> Container:
     """The process-wide Container (one per Lambda execution environment)."""

@@ -36,7 +36,7 @@ from agent_memory.services.maintenance import ForgetPolicy, Scope, forget
 if TYPE_CHECKING:
     from agent_memory.domain.models import SessionKey
     from agent_memory.ports import DocumentStore, SessionSweeper, TenantDirectory, WorkingMemoryStore
-    from agent_memory.services.extraction import ExtractionScheduler
+    from agent_memory.services.extraction_scheduler import ExtractionScheduler
     from agent_memory.services.long_term import LongTermService
 
 logger = logging.getLogger(__name__)

@@ -1,8 +1,9 @@
 """Background extraction: a stored conversation becomes long-term memories (AMS §5.5 step 1, §5.6).
 
-Producer (`ExtractionScheduler`, called by a working-memory PUT after the session is stored): when
-the session has messages not yet extracted, enqueue one `ExtractionTask` naming the session and its
-generation (the `updated_at` that write stored), delayed by the debounce interval.
+Producer (`ExtractionScheduler`, services/extraction_scheduler.py, called by a working-memory PUT after
+the session is stored): when the session has messages not yet extracted, enqueue one `ExtractionTask`
+naming the session and its generation (the `updated_at` that write stored), delayed by the debounce
+interval.
 
 Consumer (`ExtractionService.run`, called by ExtractionFunction on AWS and by the embedded worker):
 1. load the session; skip when it is gone, when its generation is not the task's (a newer write
@@ -40,18 +41,17 @@ from agent_memory.domain.models import (
     MemoryRecord,
     MemoryStrategyConfig,
     MemoryTypeEnum,
-    SessionKey,
     WorkingMemory,
     format_datetime,
     utcnow,
 )
-from agent_memory.domain.summary_views import Task
-from agent_memory.domain.tasks import MAX_RECORDS_PER_TASK, AnyTask, ExtractionTask, RecordExtractionTask
+from agent_memory.domain.tasks import AnyTask, ExtractionTask, RecordExtractionTask
+from agent_memory.services.extraction_scheduler import session_generation, session_task_id
 from agent_memory.services.extraction_strategies import Conversation, Extracted, strategy_for
 from agent_memory.services.knowledge_updates import Decision
 
 if TYPE_CHECKING:
-    from agent_memory.ports import LanguageModel, TaskQueue, WorkingMemoryStore
+    from agent_memory.ports import LanguageModel, WorkingMemoryStore
     from agent_memory.services.knowledge_updates import KnowledgeUpdater
     from agent_memory.services.long_term import LongTermService
     from agent_memory.services.task_records import TaskRecords
@@ -59,68 +59,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EXTRACTION_HEADER_QUEUED = "queued"
-
-
-def session_generation(memory: WorkingMemory) -> str:
-    """The version of a stored session that a task names: its `updated_at`, which every PUT sets."""
-    return format_datetime(memory.updated_at)
-
-
-def session_task_id(task: ExtractionTask) -> str:
-    """The id of a session's extraction record: one per session, so a caller polls one id per write."""
-    return f"extract_{task.debounce_key}"
-
 
 def summary_id(namespace: str | None, user_id: str | None, session_id: str) -> str:
     """The one summary record of a session scope (AMS: `thread_summary_<sha256(ns|user|session)[:24]>`)."""
     digest = hashlib.sha256(f"{namespace or ''}|{user_id or ''}|{session_id}".encode()).hexdigest()
     return f"thread_summary_{digest[:24]}"
-
-
-class ExtractionScheduler:
-    """The producer side: one debounced task per session write that has something to extract."""
-
-    def __init__(self, queue: TaskQueue, *, delay_seconds: int = 5, records: TaskRecords | None = None) -> None:
-        self._queue = queue
-        self._delay_seconds = delay_seconds
-        self._records = records
-
-    def schedule(self, key: SessionKey, memory: WorkingMemory) -> str | None:
-        """`queued; task_id=<id>` (poll `GET /v1/tasks/{id}` to wait for it), `deferred;
-        reason=queue-unavailable` (the write stands; the next one enqueues it), or None when no message
-        awaits extraction. Never raises for a queue or task-record outage."""
-        if not any(m.discrete_memory_extracted == "f" for m in memory.messages):
-            return None
-        task = ExtractionTask.for_session(key, generation=session_generation(memory))
-        record_id = session_task_id(task)
-        try:
-            if self._records is not None:
-                # Before the enqueue, so a fast consumer finds the record it reports to.
-                self._records.put(key.tenant, Task(id=record_id, type="extract_session", generation=task.generation,
-                                                   created_at=self._records.now()))
-            self._queue.enqueue(task, delay_seconds=self._delay_seconds)
-        except DependencyUnavailableError as exc:
-            logger.warning("extraction deferred task_id=%s reason=%s", task.task_id, exc.detail)
-            return f"deferred; reason={exc.dependency}-unavailable"
-        if self._records is None:
-            return EXTRACTION_HEADER_QUEUED
-        return f"{EXTRACTION_HEADER_QUEUED}; task_id={record_id}"
-
-    def schedule_records(self, tenant: str, records: Sequence[MemoryRecord]) -> str | None:
-        """The second pass for stored records with `discrete_memory_extracted="f"` (summaries excepted):
-        `queued`, `deferred; reason=...`, or None when none needs it. Never raises for a queue outage."""
-        ids = [r.id for r in records if r.discrete_memory_extracted == "f" and r.extraction_strategy != "summary"]
-        status = None
-        for start in range(0, len(ids), MAX_RECORDS_PER_TASK):
-            task = RecordExtractionTask.for_records(tenant, ids[start : start + MAX_RECORDS_PER_TASK])
-            try:
-                self._queue.enqueue(task, delay_seconds=self._delay_seconds)
-            except DependencyUnavailableError as exc:
-                logger.warning("record extraction deferred task_id=%s reason=%s", task.task_id, exc.detail)
-                return f"deferred; reason={exc.dependency}-unavailable"
-            status = EXTRACTION_HEADER_QUEUED
-        return status
 
 
 @dataclass
@@ -368,4 +311,4 @@ def _record_id(task: AnyTask, index: int | str) -> str:
     return "ext_" + hashlib.sha256(f"{task.idempotency_key}:{index}".encode()).hexdigest()[:26]
 
 
-__all__ = ["ExtractionResult", "ExtractionScheduler", "ExtractionService", "session_generation", "summary_id"]
+__all__ = ["ExtractionResult", "ExtractionService", "summary_id"]

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from agent_memory.domain.models import DomainModel, SessionKey, UtcDatetime, format_datetime, utcnow
 from agent_memory.domain.summary_views import SummaryViewPartitionResult, Task
 from agent_memory.domain.tasks import ExtractionTask
-from agent_memory.services.extraction import session_task_id
+from agent_memory.services.extraction_scheduler import session_task_id
 from agent_memory.services.summary_views import PARTITIONS
 from agent_memory.services.task_records import KIND as TASK_KIND
 

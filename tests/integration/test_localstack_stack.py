@@ -116,12 +116,22 @@ def test_the_queues_deploy_as_declared_and_redrive_after_five_receives(
     assert moved[0]["Body"] == "poison"
 
 
-def test_our_sqs_adapter_enqueues_a_task_on_the_deployed_queue(stack: dict[str, str], localstack_endpoint: str) -> None:
+@pytest.mark.parametrize("kind", ["json", "boto3"])
+def test_our_sqs_adapter_enqueues_a_task_on_the_deployed_queue(
+    stack: dict[str, str], localstack_endpoint: str, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # Through both of the adapter's clients: the standard library's (credentials in the environment, as on
+    # Lambda) and boto3's
+    from agent_memory.adapters._aws_json import AwsJsonClient
     from agent_memory.adapters.sqs_task_queue import SqsTaskQueue
     from agent_memory.domain.tasks import SummaryViewRunTask, decode_task
 
     task = SummaryViewRunTask.for_view("acme", "view-1", f"task-{uuid.uuid4().hex[:8]}")
-    queue = SqsTaskQueue(stack["QueueUrl"], region=REGION, endpoint_url=localstack_endpoint)
+    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")):
+        monkeypatch.setenv(name, value)
+    given = client("sqs", localstack_endpoint) if kind == "boto3" else None
+    queue = SqsTaskQueue(stack["QueueUrl"], region=REGION, endpoint_url=localstack_endpoint, client=given)
+    assert isinstance(queue._sqs.get(), AwsJsonClient) == (kind == "json")
 
     queue.enqueue(task)
     queue.ping()

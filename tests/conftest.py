@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fixtures.app",
     "tests.fixtures.moto_sqs",
     "tests.fixtures.moto_dynamodb",
+    "tests.fixtures.moto_secrets",
     "tests.fixtures.localstack",
     "tests.fixtures.chromium",
 ]

@@ -147,14 +147,19 @@ def test_our_sqs_adapter_enqueues_a_task_on_the_deployed_queue(
 def test_the_generated_password_is_read_and_rotated_through_our_secret_reader(
     stack: dict[str, str], localstack_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from agent_memory.adapters._aws_json import AwsJsonClient
     from agent_memory.adapters.secrets import SecretLocation, SecretReader
 
-    # The reader builds its own client, as on Lambda; boto3 sends it to LocalStack by this variable
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", localstack_endpoint)
+    # The reader builds its own client, as on Lambda (credentials in the environment: the standard library's
+    # JSON client), and sends it to LocalStack by botocore's variable
+    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
+                        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", localstack_endpoint)):  # fmt: skip
+        monkeypatch.setenv(name, value)
     location = SecretLocation.parse("REDIS_AUTH_TOKEN_SECRET", stack["SecretArn"])
     reader = SecretReader(region=REGION, max_age_seconds=300, timeout_seconds=2.0)
 
     password = reader.read(location)
+    assert isinstance(reader._clients["secretsmanager"], AwsJsonClient)
 
     # Then it is what GenerateSecretString was asked for: 40 characters, no punctuation (valid for ACLs)
     assert len(password) == 40 and password.isalnum()

@@ -12,10 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import redis
-from moto import mock_aws
 from redis.cluster import RedisCluster
 
 from agent_memory.adapters._redis import redis_client
@@ -28,6 +26,7 @@ from agent_memory.domain.models import MemoryMessage, SessionKey, WorkingMemory
 from agent_memory.domain.rate_limit import RateLimit
 from agent_memory.ports import DocumentStore
 from tests.fixtures.app import make_container
+from tests.fixtures.moto_secrets import SecretsAws
 from tests.fixtures.redis_cluster import RedisClusterNodes, running_redis_cluster
 from tests.fixtures.redis_process import free_port
 
@@ -207,12 +206,9 @@ def test_delete_of_many_documents_at_once(documents: DocumentStore) -> None:
 
 
 @pytest.fixture
-def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name="us-east-1")
+def secrets(secrets_aws: SecretsAws) -> Any:
+    """Secrets Manager on moto's server, reached as a function reaches it (tests/fixtures/moto_secrets.py)."""
+    return secrets_aws.sm
 
 
 def test_a_cluster_with_auth_takes_the_token_from_the_secret_and_a_rotated_one_after_wrongpass(

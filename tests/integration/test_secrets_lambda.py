@@ -1,7 +1,7 @@
 """Secrets as a deployed function sees them: Settings from the environment with AWS_LAMBDA_FUNCTION_NAME
 set, the real handler (Mangum, Powertools) building its own container, a redis-server with `requirepass`
-and the token in Secrets Manager (moto). A missing secret is the first request's 503 naming it; a plain
-key in the environment is refused before anything is served."""
+and the token in Secrets Manager (moto's server, reached as a function reaches it). A missing secret is
+the first request's 503 naming it; a plain key in the environment is refused before anything is served."""
 
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from pydantic import ValidationError
 
 from agent_memory import bootstrap
 from agent_memory.cli import FakeLambdaContext, load_module
 from agent_memory.config import get_settings
 from agent_memory.services.auth import ApiKeyService
+from tests.fixtures.moto_secrets import SecretsAws
 from tests.fixtures.redis_server import RedisServerProcess, running_redis_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +32,9 @@ def server(tmp_path: Path) -> Iterator[RedisServerProcess]:
 
 
 @pytest.fixture
-def lambda_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, server: RedisServerProcess) -> Iterator[Any]:
+def lambda_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, server: RedisServerProcess, secrets_aws: SecretsAws
+) -> Iterator[Any]:
     """The environment of ApiFunction as template.yaml sets it, and a fresh process-wide container."""
     env = {
         "AWS_LAMBDA_FUNCTION_NAME": "ApiFunction", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -48,8 +49,7 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, server: RedisSer
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(bootstrap, "_container", None)
     get_settings.cache_clear()
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name=REGION)
+    yield secrets_aws.sm
     get_settings.cache_clear()
 
 

@@ -1,22 +1,19 @@
-"""The LLM and embedding keys from Secrets Manager (moto) against the scripted OpenAI-compatible stub:
+"""The LLM and embedding keys from Secrets Manager (moto's server) against the scripted OpenAI-compatible stub:
 the key is sent, a rotated key that the server refuses (401) is fetched again once, and a key refused
 after that is a 503."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from agent_memory.adapters.openai_embedder import OpenAIEmbedder
 from agent_memory.adapters.openai_llm import OpenAILanguageModel
 from agent_memory.adapters.secrets import RotatingSecret, SecretLocation, SecretReader
 from agent_memory.domain.errors import ConfigurationError, DependencyUnavailableError
 from agent_memory.ports import ChatMessage
+from tests.fixtures.moto_secrets import SecretsAws
 from tests.fixtures.openai_stub import OpenAIStub
 
 REGION = "us-east-1"
@@ -24,16 +21,21 @@ HI = [ChatMessage(role="user", content="hi")]
 
 
 @pytest.fixture
-def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": REGION}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name=REGION)
+def secrets(secrets_aws: SecretsAws) -> Any:
+    return secrets_aws.sm
 
 
-def rotating(name: str) -> RotatingSecret:
-    reader = SecretReader(region=REGION, max_age_seconds=300, timeout_seconds=2.0)
+class Clock:
+    """The secret reader's clock (seconds), moved by hand."""
+
+    seconds = 1000.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+def rotating(name: str, clock: Clock | None = None) -> RotatingSecret:
+    reader = SecretReader(region=REGION, max_age_seconds=300, timeout_seconds=2.0, clock=clock or Clock())
     return RotatingSecret(reader, SecretLocation.parse("OPENAI_API_KEY_SECRET", name))
 
 
@@ -77,25 +79,16 @@ def test_a_key_refused_after_the_refetch_is_a_503(secrets: Any, openai_stub: Ope
 
 
 def test_a_rotated_llm_key_is_used_once_the_cache_expires_without_a_401(
-    secrets: Any, openai_stub: OpenAIStub, monkeypatch: pytest.MonkeyPatch
+    secrets: Any, openai_stub: OpenAIStub
 ) -> None:
-    import aws_lambda_powertools.utilities.parameters.base as powertools_cache
-
-    class Clock(datetime):
-        offset = timedelta(0)
-
-        @classmethod
-        def now(cls, tz: Any = None) -> Any:
-            return datetime.now(tz) + cls.offset
-
-    monkeypatch.setattr(powertools_cache, "datetime", Clock)
+    clock = Clock()
     secrets.create_secret(Name="openai-key", SecretString="sk-old")
-    llm = OpenAILanguageModel(api_key=rotating("openai-key"), base_url=openai_stub.base_url, timeout_seconds=5)
+    llm = OpenAILanguageModel(api_key=rotating("openai-key", clock), base_url=openai_stub.base_url, timeout_seconds=5)
     llm.complete(HI)
     secrets.put_secret_value(SecretId="openai-key", SecretString="sk-new")  # both keys still valid
 
     llm.complete(HI)  # within the max age: the cached key
-    Clock.offset = timedelta(seconds=301)
+    clock.seconds += 301
     llm.complete(HI)  # past it: read again before the request, no 401 needed
 
     assert bearer_keys(openai_stub) == ["sk-old", "sk-old", "sk-new"]

@@ -7,15 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from moto import mock_aws
 
 from agent_memory.bootstrap import Container
 from agent_memory.http.app import create_app
 from tests.fixtures.app import make_container
+from tests.fixtures.moto_secrets import SecretsAws
 from tests.fixtures.redis_server import RedisServerProcess, running_redis_server
 
 REGION = "us-east-1"
@@ -23,12 +22,9 @@ SESSION = {"messages": [{"role": "user", "content": "hello"}]}
 
 
 @pytest.fixture
-def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": REGION}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name=REGION)
+def secrets(secrets_aws: SecretsAws) -> Any:
+    """Secrets Manager on moto's server, reached as a function reaches it (tests/fixtures/moto_secrets.py)."""
+    return secrets_aws.sm
 
 
 @pytest.fixture

@@ -69,11 +69,36 @@ def test_boto3_is_used_without_credentials_in_the_environment(monkeypatch: pytes
     assert isinstance(sqs, _aws_json.AwsJsonClient)
     assert sqs.url == "https://sqs.us-east-1.amazonaws.com/"
     # and every other service stays on boto3
-    secrets = aws_client("secretsmanager", region="us-east-1", timeout_seconds=1.0)
-    assert not isinstance(secrets, _aws_json.AwsJsonClient)
+    for service in ("secretsmanager", "ssm"):
+        assert isinstance(aws_client(service, region="us-east-1", timeout_seconds=1.0), _aws_json.AwsJsonClient)
+    bedrock = aws_client("bedrock-runtime", region="us-east-1", timeout_seconds=1.0)
+    assert not isinstance(bedrock, _aws_json.AwsJsonClient)
 
 
-@pytest.mark.parametrize("setting", ["HTTPS_PROXY", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"])
+@pytest.mark.parametrize(
+    ("service", "variable"),
+    [("dynamodb", "AWS_ENDPOINT_URL_DYNAMODB"), ("secretsmanager", "AWS_ENDPOINT_URL_SECRETS_MANAGER"),
+     ("ssm", "AWS_ENDPOINT_URL_SSM"), ("sqs", "AWS_ENDPOINT_URL")],
+)  # fmt: skip
+def test_an_endpoint_named_in_the_environment_is_used_as_botocore_uses_it(
+    service: str, variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_memory.adapters._aws import aws_client
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv(variable, "http://127.0.0.1:4566")
+    client = aws_client(service, region="us-east-1", timeout_seconds=1.0)
+    assert isinstance(client, _aws_json.AwsJsonClient)
+    assert client.url == "http://127.0.0.1:4566/"
+    # an endpoint_url given in code wins, as it does for boto3; AWS_IGNORE_CONFIGURED_ENDPOINT_URLS drops the variable
+    given = aws_client(service, region="us-east-1", timeout_seconds=1.0, endpoint_url="http://127.0.0.1:9")
+    assert given.url == "http://127.0.0.1:9/"
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+    assert aws_client(service, region="us-east-1", timeout_seconds=1.0).url.startswith(f"https://{service}.")
+
+
+@pytest.mark.parametrize("setting", ["HTTPS_PROXY", "http_proxy"])
 def test_botocore_settings_in_the_environment_keep_boto3(setting: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given credentials in the environment and a setting only botocore honours, then boto3 is used
     from agent_memory.adapters._aws import aws_client

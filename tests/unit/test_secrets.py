@@ -1,58 +1,47 @@
-"""Secrets Manager and SSM through Powertools (moto in-process): read, cached, refreshed, named when missing;
-and the settings that keep plain secrets out of a Lambda function's environment."""
+"""Secrets Manager and SSM on moto's server (over real HTTP), through the reader's own JSON client and through a
+boto3 client: read, cached, refreshed, named when missing; and the settings that keep plain secrets out of a
+Lambda function's environment."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from pydantic import ValidationError
 
+from agent_memory.adapters._aws_json import AwsJsonClient
 from agent_memory.adapters.secrets import RotatingSecret, SecretLocation, SecretReader
 from agent_memory.bootstrap import Container
 from agent_memory.config import Settings
 from agent_memory.domain.errors import ConfigurationError
+from tests.fixtures.moto_secrets import SecretsAws
 
 REGION = "us-east-1"
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": REGION}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield {"sm": boto3.client("secretsmanager", region_name=REGION), "ssm": boto3.client("ssm", region_name=REGION)}
+def aws(secrets_aws: SecretsAws) -> dict[str, Any]:
+    return {"sm": secrets_aws.sm, "ssm": secrets_aws.ssm}
 
 
-class FakeNow:
-    """Replaces the clock of Powertools' parameter cache (it compares `datetime.now()` with each entry's ttl)."""
+class FakeClock:
+    """The reader's clock (seconds), moved by hand."""
 
-    offset = timedelta(0)
+    def __init__(self) -> None:
+        self.seconds = 1000.0
 
-    @classmethod
-    def now(cls, tz: Any = None) -> datetime:
-        return datetime.now(tz) + cls.offset
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> type[FakeNow]:
-    import aws_lambda_powertools.utilities.parameters.base as base
-
-    class Clock(FakeNow):
-        offset = timedelta(0)
-
-    monkeypatch.setattr(base, "datetime", Clock)
-    return Clock
+    def __call__(self) -> float:
+        return self.seconds
 
 
-def reader(max_age: int = 300) -> SecretReader:
-    return SecretReader(region=REGION, max_age_seconds=max_age, timeout_seconds=2.0)
+def reader(max_age: int = 300, clock: FakeClock | None = None) -> SecretReader:
+    if clock is None:
+        return SecretReader(region=REGION, max_age_seconds=max_age, timeout_seconds=2.0)
+    return SecretReader(region=REGION, max_age_seconds=max_age, timeout_seconds=2.0, clock=clock)
 
 
 def test_a_secrets_manager_secret_is_read_by_name_and_by_arn(aws: dict[str, Any]) -> None:
@@ -72,17 +61,73 @@ def test_an_ssm_secure_string_is_read_decrypted(aws: dict[str, Any]) -> None:
     assert value == "token-1"
 
 
-def test_a_value_is_cached_until_max_age_then_read_again(aws: dict[str, Any], clock: type[FakeNow]) -> None:
+def test_a_value_is_cached_until_max_age_then_read_again(aws: dict[str, Any]) -> None:
     aws["sm"].create_secret(Name="openai-key", SecretString="sk-old")
-    secret = RotatingSecret(reader(max_age=300), SecretLocation.parse("OPENAI_API_KEY_SECRET", "openai-key"))
+    clock = FakeClock()
+    location = SecretLocation.parse("OPENAI_API_KEY_SECRET", "openai-key")
+    secret = RotatingSecret(reader(max_age=300, clock=clock), location)
     assert secret.get() == "sk-old"
 
     aws["sm"].put_secret_value(SecretId="openai-key", SecretString="sk-new")  # rotation
-    clock.offset = timedelta(seconds=299)
+    clock.seconds += 299
     assert secret.get() == "sk-old"  # within max_age: the cache answers, no call to AWS
 
-    clock.offset = timedelta(seconds=301)
+    clock.seconds += 2
     assert secret.get() == "sk-new"
+
+
+def test_the_reader_uses_the_json_client_and_a_given_boto3_client_reads_the_same(
+    aws: dict[str, Any], secrets_aws: SecretsAws
+) -> None:
+    # Given credentials in the environment (as on Lambda), the reader's own client is the standard library's
+    aws["sm"].create_secret(Name="openai-key", SecretString="sk-one")
+    aws["ssm"].put_parameter(Name="/am/token", Value="token-1", Type="SecureString")
+    own = reader()
+    given = SecretReader(region=REGION, max_age_seconds=300, timeout_seconds=2.0, clients={
+        "secretsmanager": aws["sm"], "ssm": aws["ssm"]})  # fmt: skip
+    for location in (SecretLocation.parse("OPENAI_API_KEY_SECRET", "openai-key"),
+                     SecretLocation.parse("REDIS_AUTH_TOKEN_SECRET", "ssm:/am/token")):  # fmt: skip
+        assert own.read(location) == given.read(location)
+    assert isinstance(own._clients["secretsmanager"], AwsJsonClient)
+    assert isinstance(own._clients["ssm"], AwsJsonClient)
+    assert own._clients["ssm"].url == secrets_aws.endpoint + "/"  # AWS_ENDPOINT_URL_SSM, as botocore reads it
+    missing = SecretLocation.parse("OPENAI_API_KEY_SECRET", "gone")
+    for each in (own, given):
+        with pytest.raises(ConfigurationError, match="could not be read: ResourceNotFoundException"):
+            each.read(missing)
+
+
+def test_a_binary_secret_is_refused(aws: dict[str, Any]) -> None:
+    aws["sm"].create_secret(Name="blob", SecretBinary=b"\x00\x01")
+    with pytest.raises(ConfigurationError, match=r"\(Secrets Manager secret 'blob'\) holds binary data"):
+        reader().read(SecretLocation.parse("OPENAI_API_KEY_SECRET", "blob"))
+
+
+def test_no_answer_is_a_configuration_error_naming_the_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fixtures.redis_process import free_port
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{free_port()}")):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=r"OPENAI_API_KEY_SECRET .* could not be read: AwsTransportError"):
+        reader().read(SecretLocation.parse("OPENAI_API_KEY_SECRET", "openai-key"))
+
+
+def test_a_secret_read_with_environment_credentials_imports_no_aws_sdk(aws: dict[str, Any]) -> None:
+    # Given credentials in the environment, as on Lambda, when a fresh process reads a secret (boto3,
+    # botocore and Powertools are installed here), then it imported none of boto3, botocore or urllib3
+    aws["sm"].create_secret(Name="redis-token", SecretString="token-1")
+    code = (
+        "import sys\n"
+        "from agent_memory.adapters.secrets import SecretLocation, SecretReader\n"
+        "reader = SecretReader(region='us-east-1', max_age_seconds=300, timeout_seconds=2.0)\n"
+        "assert reader.read(SecretLocation.parse('REDIS_AUTH_TOKEN_SECRET', 'redis-token')) == 'token-1'\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'urllib3')))"
+    )
+    env = {"PATH": "/usr/bin:/bin", **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
 
 
 def test_refresh_reads_past_the_cache(aws: dict[str, Any]) -> None:

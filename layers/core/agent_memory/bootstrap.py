@@ -93,7 +93,7 @@ class Container:
     # --- secrets ----------------------------------------------------------------------------------
     @cached_property
     def secret_reader(self) -> SecretReader:
-        """Secrets Manager / SSM through Powertools, cached SECRETS_MAX_AGE_SECONDS (adapters/secrets.py)."""
+        """Secrets Manager / SSM, cached SECRETS_MAX_AGE_SECONDS (adapters/secrets.py)."""
         from agent_memory.adapters.secrets import SecretReader
 
         s = self.settings

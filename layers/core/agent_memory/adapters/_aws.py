@@ -22,7 +22,9 @@ def aws_client(
     service: str, *, region: str, timeout_seconds: float, endpoint_url: str | None = None, max_attempts: int = 2
 ) -> Any:
     """A client for `service` with connect/read timeouts of `timeout_seconds` and `max_attempts`: boto3's,
-    or for DynamoDB with credentials in the environment, `_aws_json.AwsJsonClient` (the same calls)."""
+    or for DynamoDB, SQS, Secrets Manager and SSM with credentials in the environment,
+    `_aws_json.AwsJsonClient` (the same calls). `endpoint_url` wins over an endpoint the environment names
+    (AWS_ENDPOINT_URL[_<SERVICE ID>]), as it does for boto3."""
     from agent_memory.adapters import _aws_json
 
     credentials = _aws_json.environment_credentials()
@@ -30,7 +32,7 @@ def aws_client(
         service in _aws_json.JSON_TARGETS
         and credentials is not None
         and not _aws_json.boto3_settings_in_environment(service)
-        and (endpoint_url or _aws_json.regional_endpoint(service, region))
+        and (endpoint_url or _aws_json.configured_endpoint(service) or _aws_json.regional_endpoint(service, region))
     ):
         return _aws_json.AwsJsonClient(
             service, region=region, timeout_seconds=timeout_seconds, credentials=credentials,
@@ -84,6 +86,20 @@ class LazyAwsClient:
 def error_code(exc: Exception) -> str:
     """The service's error code of a botocore ClientError or an AwsServiceError ("ConditionalCheckFailedException")."""
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", "unknown"))
+
+
+def is_aws_failure(exc: BaseException) -> bool:
+    """Whether `exc` is an AWS call's failure, from either client: the service's error (botocore's
+    ClientError, AwsServiceError) or no answer (BotoCoreError, AwsTransportError)."""
+    from agent_memory.adapters._aws_json import AwsServiceError, AwsTransportError
+
+    if isinstance(exc, AwsServiceError | AwsTransportError):
+        return True
+    if "botocore" not in sys.modules:  # then it cannot be botocore's (and importing botocore costs ~0.1 s)
+        return False
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return isinstance(exc, BotoCoreError | ClientError)
 
 
 def call_aws(

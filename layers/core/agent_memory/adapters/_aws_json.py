@@ -1,11 +1,12 @@
-"""A DynamoDB and SQS client of the standard library: one signed JSON POST per call, for the calls a cold
-start's first request makes.
+"""A DynamoDB, SQS, Secrets Manager and SSM client of the standard library: one signed JSON POST per call,
+for the calls a cold start's first request makes.
 
-Why: with AUTH_MODE=api_key every cold start's first request reads its key from DynamoDB, and a first
-working-memory PUT of a stack with extraction on queues its task in SQS; boto3 makes such a request wait
-~0.2 s of CPU for itself: importing botocore (urllib3's URL regexes alone are ~30 ms), then building a
-client (listing ~400 service model directories, loading the service model and the endpoint rules). Both
-APIs are JSON 1.0 over HTTPS with a SigV4 signature (SQS's since 2023; botocore uses it too), which this
+Why: with AUTH_MODE=api_key every cold start's first request reads its key from DynamoDB, a stack whose
+Redis AUTH token or LLM key is a secret reads it from Secrets Manager or SSM, and a first working-memory
+PUT of a stack with extraction on queues its task in SQS; boto3 makes such a request wait ~0.2 s of CPU
+for itself: importing botocore (urllib3's URL regexes alone are ~30 ms), then building a client (listing
+~400 service model directories, loading the service model and the endpoint rules). These APIs are JSON
+1.0 or 1.1 over HTTPS with a SigV4 signature (SQS's since 2023; botocore uses it too), which this
 module sends with `http.client`, `hmac` and `json`: `get_item(TableName=..., Key=...)`,
 `send_message(QueueUrl=..., MessageBody=...)` and every other operation take boto3's low-level arguments
 and return its response dicts, whose shapes are the wire format. SQS is "query compatible": its errors
@@ -13,12 +14,13 @@ carry their former code in `x-amzn-query-error`, which becomes the error's code,
 
 It is used only where it behaves as boto3 would (`aws_client` in `_aws.py` decides): credentials in the
 environment (Lambda sets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, the first source
-botocore reads too), the `aws` partition's regional endpoint or an `endpoint_url` (moto, LocalStack), no
-FIPS or dual-stack endpoint, proxy or endpoint variable asked for (AWS_CA_BUNDLE is honoured, as botocore
-does). Like the boto3 clients here: a timeout on connect and on every read, and one retry (botocore's
-"standard" mode with `max_attempts=2`) after a jittered backoff, on a connection failure, a 5xx, a
-throttling error or a response whose CRC32 does not match. Its failures are `AwsServiceError` (the
-service answered an error, `.response` as botocore's ClientError has it) and `AwsTransportError`, which
+botocore reads too), the `aws` partition's regional endpoint, an `endpoint_url` (moto, LocalStack) or the
+endpoint botocore's variables name (AWS_ENDPOINT_URL_<SERVICE ID>, AWS_ENDPOINT_URL), no FIPS or
+dual-stack endpoint or proxy asked for (AWS_CA_BUNDLE is honoured, as botocore does). Like the boto3
+clients here: a timeout on connect and on every read, and one retry (botocore's "standard" mode with
+`max_attempts=2`) after a jittered backoff, on a connection failure, a 5xx, a throttling error or a
+response whose CRC32 does not match. Its failures are `AwsServiceError` (the service answered an error,
+`.response` as botocore's ClientError has it) and `AwsTransportError`, which
 `call_aws` maps to the same domain errors as botocore's.
 """
 
@@ -38,10 +40,16 @@ import zlib
 from typing import Any
 from urllib.parse import urlsplit
 
-JSON_TARGETS = {"dynamodb": "DynamoDB_20120810", "sqs": "AmazonSQS"}
+# service -> (X-Amz-Target prefix, JSON protocol version, the service id in AWS_ENDPOINT_URL_<ID>)
+JSON_TARGETS = {
+    "dynamodb": ("DynamoDB_20120810", "1.0", "DYNAMODB"),
+    "sqs": ("AmazonSQS", "1.0", "SQS"),
+    "secretsmanager": ("secretsmanager", "1.1", "SECRETS_MANAGER"),
+    "ssm": ("AmazonSSM", "1.1", "SSM"),
+}
 _QUERY_COMPATIBLE = frozenset({"sqs"})  # errors also carry their query-protocol code (x-amzn-query-error)
 _ENDPOINT_VARIANTS = ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT")
-_BOTOCORE_ONLY = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "AWS_ENDPOINT_URL")
+_BOTOCORE_ONLY = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 _THROTTLING = {
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
     "TooManyRequestsException", "ProvisionedThroughputExceededException", "TransactionInProgressException",
@@ -73,10 +81,19 @@ def environment_credentials() -> tuple[str, str, str | None] | None:
 
 
 def boto3_settings_in_environment(service: str) -> bool:
-    """Whether the environment asks botocore for something this client does not do: a proxy, an endpoint
-    by variable (AWS_ENDPOINT_URL[_<SERVICE>]). boto3 is used then."""
-    names = (*_BOTOCORE_ONLY, f"AWS_ENDPOINT_URL_{service.upper()}")
-    return any(os.environ.get(name) for name in names)
+    """Whether the environment asks botocore for something this client does not do (a proxy). boto3 is
+    used then."""
+    return any(os.environ.get(name) for name in _BOTOCORE_ONLY)
+
+
+def configured_endpoint(service: str) -> str | None:
+    """The endpoint the environment names for `service`, as botocore reads it: AWS_ENDPOINT_URL_<SERVICE
+    ID> (AWS_ENDPOINT_URL_SECRETS_MANAGER), else AWS_ENDPOINT_URL; neither with
+    AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true."""
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        return None
+    service_id = JSON_TARGETS[service][2] if service in JSON_TARGETS else service.upper()
+    return os.environ.get(f"AWS_ENDPOINT_URL_{service_id}") or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
 def regional_endpoint(service: str, region: str) -> str | None:
@@ -127,8 +144,8 @@ def _pascal(operation: str) -> str:
 
 
 class AwsJsonClient:
-    """boto3's low-level client interface for a JSON 1.0 service (DynamoDB, SQS), over one kept-alive
-    connection per thread.
+    """boto3's low-level client interface for a JSON service (DynamoDB, SQS, Secrets Manager, SSM), over one
+    kept-alive connection per thread.
 
     Example::
 
@@ -141,7 +158,7 @@ class AwsJsonClient:
         self, service: str, *, region: str, timeout_seconds: float, credentials: tuple[str, str, str | None],
         endpoint_url: str | None = None, max_attempts: int = 2,
     ) -> None:  # fmt: skip
-        endpoint = endpoint_url or regional_endpoint(service, region)
+        endpoint = endpoint_url or configured_endpoint(service) or regional_endpoint(service, region)
         if endpoint is None or service not in JSON_TARGETS:
             raise ValueError(f"no JSON endpoint for {service} in {region!r}")
         self.url = endpoint.rstrip("/") + "/"
@@ -165,7 +182,7 @@ class AwsJsonClient:
     def call(self, operation: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """POST one operation ("GetItem"); retried once on what botocore's standard mode retries."""
         body = json.dumps(arguments, separators=(",", ":")).encode()
-        target = f"{JSON_TARGETS[self._service]}.{operation}"
+        target = f"{JSON_TARGETS[self._service][0]}.{operation}"
         for attempt in range(1, self._max_attempts + 1):
             try:
                 return self._send(target, body)
@@ -177,7 +194,7 @@ class AwsJsonClient:
         raise AssertionError("unreachable")
 
     def _send(self, target: str, body: bytes) -> dict[str, Any]:
-        plain = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": target}
+        plain = {"Content-Type": f"application/x-amz-json-{JSON_TARGETS[self._service][1]}", "X-Amz-Target": target}
         if self._service in _QUERY_COMPATIBLE:
             plain["x-amzn-query-mode"] = "true"  # as botocore asks: the error's query code in x-amzn-query-error
         headers = sigv4_headers(
@@ -240,6 +257,6 @@ class AwsJsonClient:
 
 
 __all__ = [
-    "AwsJsonClient", "AwsServiceError", "AwsTransportError", "boto3_settings_in_environment",
+    "AwsJsonClient", "AwsServiceError", "AwsTransportError", "boto3_settings_in_environment", "configured_endpoint",
     "environment_credentials", "regional_endpoint", "sigv4_headers",
 ]  # fmt: skip

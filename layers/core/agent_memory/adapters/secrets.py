@@ -1,4 +1,4 @@
-"""Secrets from AWS Secrets Manager or SSM Parameter Store, through Powertools parameters.
+"""Secrets from AWS Secrets Manager or SSM Parameter Store, read once and cached per execution environment.
 
 A secret setting (`OPENAI_API_KEY_SECRET`, `EMBEDDING_API_KEY_SECRET`, `REDIS_AUTH_TOKEN_SECRET`) names
 where the value lives:
@@ -9,20 +9,28 @@ where the value lives:
 
 The value is the secret's whole SecretString (or the parameter's value), stripped of edge whitespace.
 
-`SecretReader` holds one Powertools provider per service, built on first use with a boto3 client whose
-connect/read timeouts and retries are bounded, and caches each value for `max_age_seconds` per execution
-environment (Powertools' own cache), so a rotated secret is picked up within that time. A dependency
-that refuses the cached value (OpenAI 401, Redis WRONGPASS) calls `RotatingSecret.refresh`: one fetch
-that skips the cache. Nothing is fetched or imported (boto3) until a value is asked for.
+`SecretReader` holds one client per service, built on first use (`_aws.aws_client`: with the credentials
+in the environment, as on Lambda, the standard library's JSON client, else boto3's; connect/read timeouts
+and retries bounded either way), and caches each value for `max_age_seconds` per execution environment,
+so a rotated secret is picked up within that time. A dependency that refuses the cached value (OpenAI 401,
+Redis WRONGPASS) calls `RotatingSecret.refresh`: one fetch that skips the cache. Nothing is fetched or
+imported until a value is asked for.
+
+Why not Powertools' parameter providers, which this module used before: importing them imports boto3 and
+botocore, and a provider wants a boto3 client, ~150–200 ms of CPU on the first request
+of every stack whose Redis AUTH token (the created stack's) or LLM key is a secret. The cache they gave is
+the dozen lines below.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent_memory.adapters._aws import aws_client
+from agent_memory.adapters._aws import aws_client, is_aws_failure
 from agent_memory.domain.errors import ConfigurationError
 
 SSM_PREFIX = "ssm:"
@@ -73,12 +81,14 @@ class SecretReader:
         max_age_seconds: int,
         timeout_seconds: float,
         clients: dict[str, Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._region = region
         self._max_age = max_age_seconds
         self._timeout = timeout_seconds
-        self._clients = dict(clients or {})  # service -> boto3 client (tests pass their own)
-        self._providers: dict[str, Any] = {}
+        self._clients = dict(clients or {})  # service -> client (tests may pass their own)
+        self._clock = clock
+        self._cache: dict[tuple[str, str], tuple[str, float]] = {}  # (service, name) -> (value, read at)
         self._lock = threading.Lock()
 
     def read(self, location: SecretLocation, *, force: bool = False) -> str:
@@ -87,44 +97,50 @@ class SecretReader:
         Raises:
             ConfigurationError: the secret is missing, empty, or could not be read (named in the detail).
         """
-        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+        key = (location.service, location.name)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None and not force and self._clock() - cached[1] < self._max_age:
+            return cached[0]
+        value = self._fetch(location).strip()
+        if not value:
+            raise ConfigurationError(f"{location.describe()} is empty", "secrets")
+        with self._lock:
+            self._cache[key] = (value, self._clock())
+        return value
 
-        provider = self._provider(location.service)
-        options: dict[str, Any] = {"max_age": self._max_age, "force_fetch": force}
-        if location.service == "ssm":
-            options["decrypt"] = True
+    def _fetch(self, location: SecretLocation) -> str:
+        client = self._client(location.service)
         try:
-            value = provider.get(location.name, **options)
-        except GetParameterError as exc:
+            if location.service == "ssm":
+                parameter: str = client.get_parameter(Name=location.name, WithDecryption=True)["Parameter"]["Value"]
+                return parameter
+            answer: dict[str, Any] = client.get_secret_value(SecretId=location.name)
+        except Exception as exc:
+            if not is_aws_failure(exc):
+                raise
             raise ConfigurationError(
                 f"{location.describe()} could not be read: {_cause(exc)}"[:400], "secrets"
             ) from exc
-        if isinstance(value, bytes):
+        if "SecretString" not in answer:  # a SecretBinary
             raise ConfigurationError(f"{location.describe()} holds binary data, not a string", "secrets")
-        value = str(value).strip()
-        if not value:
-            raise ConfigurationError(f"{location.describe()} is empty", "secrets")
-        return value
-
-    def _provider(self, service: str) -> Any:
-        with self._lock:
-            provider = self._providers.get(service)
-            if provider is None:
-                from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
-
-                client = self._clients.get(service) or self._client(service)
-                factory = SSMProvider if service == "ssm" else SecretsProvider
-                provider = self._providers[service] = factory(boto3_client=client)
-            return provider
+        secret: str = answer["SecretString"]
+        return secret
 
     def _client(self, service: str) -> Any:
-        return aws_client(service, region=self._region, timeout_seconds=self._timeout)
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                client = self._clients[service] = aws_client(
+                    service, region=self._region, timeout_seconds=self._timeout
+                )
+            return client
 
 
 class RotatingSecret:
     """One secret setting's current value, for adapters that authenticate with it.
 
-    `get()` is cheap (Powertools' cache) and is what a client asks for each request or connection;
+    `get()` is cheap (the reader's cache) and is what a client asks for each request or connection;
     `refresh()` fetches past the cache, once, when the dependency refused the value `get()` gave.
     """
 
@@ -140,13 +156,13 @@ class RotatingSecret:
 
 
 def _cause(exc: BaseException) -> str:
-    """The AWS error code and message (ResourceNotFoundException, AccessDeniedException...)."""
-    cause = exc.__cause__ or exc.__context__ or exc
-    response = getattr(cause, "response", None)
+    """The AWS error code and message (ResourceNotFoundException, AccessDeniedException...), or what kept
+    the call from an answer."""
+    response = getattr(exc, "response", None)
     if isinstance(response, dict) and "Error" in response:
         error = response["Error"]
         return f"{error.get('Code')}: {error.get('Message')}"
-    return f"{type(cause).__name__}: {cause}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 __all__ = ["SSM_PREFIX", "RotatingSecret", "SecretLocation", "SecretReader"]

@@ -11,11 +11,12 @@ from tests.fixtures.redis_process import RedisServerUnavailable, running_redis_s
 
 
 @contextmanager
-def redis_server() -> Iterator[str]:
-    """Yields `redis://127.0.0.1:<port>/0` of a fresh server without persistence; stops it on exit."""
+def redis_server(password: str | None = None) -> Iterator[str]:
+    """Yields `redis://127.0.0.1:<port>/0` of a fresh server without persistence (with `requirepass` when
+    `password` is given; the URL does not carry it); stops it on exit."""
     with tempfile.TemporaryDirectory(prefix="bench-redis-") as workdir:
         try:
-            with running_redis_server(Path(workdir)) as server:
+            with running_redis_server(Path(workdir), password=password) as server:
                 yield server.url
         except RedisServerUnavailable as exc:  # only the launcher raises it
             raise SystemExit(str(exc)) from None

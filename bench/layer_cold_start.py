@@ -26,9 +26,10 @@ before `import <handler module>` to after the first response:
 - `ours, first GET/PUT, api_key` (`--no-api-key-rows` leaves them out): the stack's default auth, the key
   read from a moto DynamoDB server (in this process); with the credentials in the environment, as on
   Lambda, the read goes through adapters/_aws_json.py and boto3 stays unimported;
-- `ours, first GET/PUT, api_key, long-term memory and extraction on`: the same with every feature a stack
-  can turn on without a secret (`_full_stack`): long-term memory (OpenSearch, never reached by these
-  requests), Bedrock embeddings and LLM, extraction queued (the PUT sends its task to SQS on moto);
+- `ours, first GET/PUT, api_key, every feature on`: the same with the rest of what the created stack turns
+  on (`_full_stack`): Redis's AUTH token read from Secrets Manager (moto), long-term memory (OpenSearch,
+  never reached by these requests), Bedrock embeddings and LLM, extraction queued (the PUT sends its task
+  to SQS on moto);
 - every row's sys.path ends with boto3 pip-installed and compiled in a directory of its own, standing for
   the runtime's /var/runtime, which every Lambda function has (Powertools imports botocore's package);
 - the same rows from a copy of the layer without its `__pycache__` directories (`--no-source-rows`
@@ -259,17 +260,24 @@ def _api_key_table() -> Iterator[tuple[dict[str, str], str]]:
         server.stop()
 
 
-def _full_stack(moto_endpoint: str) -> dict[str, str]:
-    """The rest of a stack with every feature on and no secret to read: long-term memory in OpenSearch
-    (an address nothing listens on: a working-memory call must not reach it), Bedrock for embeddings
-    and the LLM (clients only built, never called), extraction queued to an SQS queue on moto's server."""
+REDIS_TOKEN = "bench-redis-token"
+
+
+def _full_stack(moto_endpoint: str, redis_url: str) -> dict[str, str]:
+    """The rest of a stack with every feature on, as the created stack has them: a Redis whose AUTH token
+    is read from Secrets Manager (moto's server), long-term memory in OpenSearch (an address nothing
+    listens on: a working-memory call must not reach it), Bedrock for embeddings and the LLM (clients
+    only built, never called), extraction queued to an SQS queue on moto's server."""
     import boto3
     from tests.fixtures.redis_process import free_port
 
-    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_endpoint, aws_access_key_id="testing",
-                       aws_secret_access_key="testing")  # fmt: skip
-    queue_url = sqs.create_queue(QueueName="bench-extraction")["QueueUrl"]
-    return {"LONG_TERM_MEMORY": "true", "OPENSEARCH_URL": f"http://127.0.0.1:{free_port()}",
+    options = {"region_name": "us-east-1", "endpoint_url": moto_endpoint, "aws_access_key_id": "testing",
+               "aws_secret_access_key": "testing"}  # fmt: skip
+    queue_url = boto3.client("sqs", **options).create_queue(QueueName="bench-extraction")["QueueUrl"]
+    boto3.client("secretsmanager", **options).create_secret(Name="bench/redis-token", SecretString=REDIS_TOKEN)
+    return {"REDIS_URL": redis_url, "REDIS_AUTH_TOKEN_SECRET": "bench/redis-token",
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_endpoint,
+            "LONG_TERM_MEMORY": "true", "OPENSEARCH_URL": f"http://127.0.0.1:{free_port()}",
             "EMBEDDING_PROVIDER": "bedrock", "LLM_PROVIDER": "bedrock",
             "GENERATION_MODEL": "us.amazon.nova-lite-v1:0", "ENABLE_DISCRETE_MEMORY_EXTRACTION": "true",
             "EXTRACTION_DEBOUNCE_SECONDS": "5", "SQS_QUEUE_URL": queue_url,
@@ -348,13 +356,15 @@ def measure(layer: Path, python: str, runs: int, *, source_rows: bool, api_key_r
             ]  # fmt: skip
             # The keyed GETs read the session in the key's tenant
             _sample(python, layer, API_DIR, "api_handler", rows[-1][4], keyed, runtime)
-            full = {**keyed, **_full_stack(key_env["DYNAMODB_ENDPOINT_URL"])}
+            token_redis = stack.enter_context(redis_server(password=REDIS_TOKEN))
+            full = {**keyed, **_full_stack(key_env["DYNAMODB_ENDPOINT_URL"], token_redis)}
             rows += [
-                ("ours, first GET, api_key, long-term memory and extraction on (bytecode)", "bytecode", API_DIR,
+                ("ours, first GET, api_key, every feature on (bytecode)", "bytecode", API_DIR,
                  "api_handler", _with_key(get, key, tmp / "get_key.json"), full),
-                ("ours, first PUT, api_key, long-term memory and extraction on (bytecode)", "bytecode", API_DIR,
+                ("ours, first PUT, api_key, every feature on (bytecode)", "bytecode", API_DIR,
                  "api_handler", _with_key(put, key, tmp / "put_key.json"), full),
             ]  # fmt: skip
+            _sample(python, layer, API_DIR, "api_handler", rows[-1][4], full, runtime)  # their GET's session
         # The session the GETs read; one unmeasured round of every row warms the page cache.
         _sample(python, layer, API_DIR, "api_handler", put, env, runtime)
         for _, kind, handler_dir, module, event, row_env in rows:

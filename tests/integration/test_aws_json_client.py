@@ -1,6 +1,6 @@
 """adapters/_aws_json.py against a real HTTP server on loopback that answers as DynamoDB does: what it
 retries (once, as botocore's standard mode does), what it does not, and how each failure reaches the
-API-key store's callers."""
+API-key store's callers; and how each service's calls are framed (target, JSON version, SQS's query mode)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 from agent_memory.adapters._aws_json import AwsJsonClient, AwsServiceError, AwsTransportError
 from agent_memory.adapters.dynamodb_api_keys import DynamoDbApiKeyStore
 from agent_memory.domain.errors import DependencyUnavailableError
+from tests.fixtures.aws_sdk import aws_sdk_imported_by
 
 CREDENTIALS = ("AKIDEXAMPLE", "secret", "token")
 ITEM = {"Item": {"key_id": {"S": "0123456789abcdef"}}}
@@ -28,6 +29,7 @@ class FakeDynamoDb:
         self.script: list[tuple[int, dict[str, Any], bool]] = []
         self.requests: list[dict[str, Any]] = []
         self.close_after_each = False
+        self.response_headers: dict[str, str] = {}
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -38,13 +40,17 @@ class FakeDynamoDb:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 fake.requests.append({"target": self.headers["X-Amz-Target"], "body": json.loads(body),
-                                      "authorization": self.headers["Authorization"]})  # fmt: skip
+                                      "authorization": self.headers["Authorization"],
+                                      "content_type": self.headers["Content-Type"],
+                                      "query_mode": self.headers.get("x-amzn-query-mode")})  # fmt: skip
                 status, answer, crc_ok = fake.script.pop(0) if fake.script else (200, ITEM, True)
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-amz-json-1.0")
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("x-amz-crc32", str(zlib.crc32(data) + (0 if crc_ok else 1)))
+                for name, value in fake.response_headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
                 # Closed without saying so (no "Connection: close"), as an idle keep-alive is dropped
@@ -80,6 +86,8 @@ def test_a_call_is_one_signed_json_post_of_botos_arguments(dynamodb: tuple[FakeD
         "target": "DynamoDB_20120810.GetItem",
         "body": {"TableName": "keys", "Key": {"key_id": {"S": "0123456789abcdef"}}, "ConsistentRead": True},
         "authorization": fake.requests[0]["authorization"],
+        "content_type": "application/x-amz-json-1.0",
+        "query_mode": None,
     }]  # fmt: skip
     assert fake.requests[0]["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
 
@@ -140,21 +148,14 @@ def test_no_answer_is_a_transport_error_then_a_503() -> None:
 def test_the_key_read_with_environment_credentials_imports_no_aws_sdk(dynamodb: tuple[FakeDynamoDb, str]) -> None:
     # Given credentials in the environment, as on Lambda, when a fresh process reads a key through the
     # store (boto3 and botocore are installed here), then it never imported them: the cold start's saving
-    import subprocess
-    import sys
-
     fake, endpoint = dynamodb
     fake.script = [(200, {}, True)]  # no such key
     code = (
-        "import sys; from agent_memory.adapters.dynamodb_api_keys import DynamoDbApiKeyStore; "
-        f"store = DynamoDbApiKeyStore('keys', region='us-east-1', endpoint_url={endpoint!r}); "
-        "assert store.get('0123456789abcdef') is None; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'urllib3')))"
+        "from agent_memory.adapters.dynamodb_api_keys import DynamoDbApiKeyStore\n"
+        f"store = DynamoDbApiKeyStore('keys', region='us-east-1', endpoint_url={endpoint!r})\n"
+        "assert store.get('0123456789abcdef') is None"
     )
-    env = {"PATH": "/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "[]"
+    assert aws_sdk_imported_by(code, {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}) == []
     assert fake.requests[0]["target"] == "DynamoDB_20120810.GetItem"
 
 
@@ -213,3 +214,49 @@ def test_https_verifies_the_server_against_the_trusted_roots_or_aws_ca_bundle(
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "target", "content_type", "query_mode"),
+    [
+        ("dynamodb", ("get_item", {"TableName": "t", "Key": {}}), "DynamoDB_20120810.GetItem", "1.0", None),
+        ("sqs", ("send_message", {"QueueUrl": "q", "MessageBody": "b"}), "AmazonSQS.SendMessage", "1.0", "true"),
+        ("secretsmanager", ("get_secret_value", {"SecretId": "s"}), "secretsmanager.GetSecretValue", "1.1", None),
+        ("ssm", ("get_parameter", {"Name": "/p", "WithDecryption": True}), "AmazonSSM.GetParameter", "1.1", None),
+    ],
+)  # fmt: skip
+def test_each_service_gets_its_target_and_protocol_version(
+    dynamodb: tuple[FakeDynamoDb, str], service: str, call: tuple[str, dict[str, Any]], target: str,
+    content_type: str, query_mode: str | None,
+) -> None:  # fmt: skip
+    # As botocore sends them: SQS, query compatible, also asks for its errors' query codes
+    fake, endpoint = dynamodb
+    fake.script = [(200, {}, True)]
+    operation, arguments = call
+    sent = AwsJsonClient(service, region="us-east-1", timeout_seconds=1.0, credentials=CREDENTIALS,
+                         endpoint_url=endpoint)  # fmt: skip
+    getattr(sent, operation)(**arguments)
+    [request] = fake.requests
+    assert (request["target"], request["content_type"], request["query_mode"]) == (
+        target, f"application/x-amz-json-{content_type}", query_mode
+    )  # fmt: skip
+    assert request["body"] == arguments
+    assert f"/us-east-1/{service}/aws4_request" in request["authorization"]
+
+
+@pytest.mark.parametrize(
+    ("query_error", "code"),
+    [("AWS.SimpleQueueService.NonExistentQueue;Sender", "AWS.SimpleQueueService.NonExistentQueue"),
+     ("", "QueueDoesNotExist"), ("NoKindGiven", "QueueDoesNotExist")],
+)  # fmt: skip
+def test_a_query_compatible_error_takes_its_query_code_as_botocore_does(
+    dynamodb: tuple[FakeDynamoDb, str], query_error: str, code: str
+) -> None:
+    fake, endpoint = dynamodb
+    fake.script = [(400, {"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": "gone"}, True)]
+    if query_error:
+        fake.response_headers = {"x-amzn-query-error": query_error}
+    sqs = AwsJsonClient("sqs", region="us-east-1", timeout_seconds=1.0, credentials=CREDENTIALS, endpoint_url=endpoint)
+    with pytest.raises(AwsServiceError) as raised:
+        sqs.send_message(QueueUrl="q", MessageBody="b")
+    assert (raised.value.code, raised.value.response["Error"]["Code"], raised.value.status) == (code, code, 400)

@@ -31,7 +31,7 @@ def aws_client(
     if (
         service in _aws_json.JSON_TARGETS
         and credentials is not None
-        and not _aws_json.boto3_settings_in_environment(service)
+        and not _aws_json.proxy_in_environment()
         and (endpoint_url or _aws_json.configured_endpoint(service) or _aws_json.regional_endpoint(service, region))
     ):
         return _aws_json.AwsJsonClient(

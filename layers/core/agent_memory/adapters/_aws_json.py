@@ -49,7 +49,7 @@ JSON_TARGETS = {
 }
 _QUERY_COMPATIBLE = frozenset({"sqs"})  # errors also carry their query-protocol code (x-amzn-query-error)
 _ENDPOINT_VARIANTS = ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT")
-_BOTOCORE_ONLY = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 _THROTTLING = {
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
     "TooManyRequestsException", "ProvisionedThroughputExceededException", "TransactionInProgressException",
@@ -80,10 +80,9 @@ def environment_credentials() -> tuple[str, str, str | None] | None:
     return access_key, secret_key, os.environ.get("AWS_SESSION_TOKEN") or None
 
 
-def boto3_settings_in_environment(service: str) -> bool:
-    """Whether the environment asks botocore for something this client does not do (a proxy). boto3 is
-    used then."""
-    return any(os.environ.get(name) for name in _BOTOCORE_ONLY)
+def proxy_in_environment() -> bool:
+    """Whether the environment asks botocore for a proxy, which this client does not do: boto3 is used then."""
+    return any(os.environ.get(name) for name in _PROXY_VARIABLES)
 
 
 def configured_endpoint(service: str) -> str | None:
@@ -257,6 +256,6 @@ class AwsJsonClient:
 
 
 __all__ = [
-    "AwsJsonClient", "AwsServiceError", "AwsTransportError", "boto3_settings_in_environment", "configured_endpoint",
-    "environment_credentials", "regional_endpoint", "sigv4_headers",
+    "AwsJsonClient", "AwsServiceError", "AwsTransportError", "configured_endpoint", "environment_credentials",
+    "proxy_in_environment", "regional_endpoint", "sigv4_headers",
 ]  # fmt: skip
